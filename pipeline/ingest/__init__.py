@@ -1,0 +1,1 @@
+"""Ingestion: turn corpus files (txt, md, docx, pdf) into decoded, normalised text and Documents."""

@@ -1,0 +1,62 @@
+"""Ingest a corpus: read every file, segment it, and report what was read, skipped and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.ingest.corpus import CorpusPlan
+from pipeline.ingest.document import ParsedDocument, parse_document
+from pipeline.ingest.readers import DEFAULT_MAX_BYTES
+from pipeline.schema import Document, IngestError, IngestReport, Unit
+from pipeline.segment import segment
+
+
+@dataclass
+class IngestResult:
+    """Documents and units of a corpus, plus the report."""
+
+    documents: list[Document] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+    report: IngestReport = field(default_factory=IngestReport)
+
+
+def ingest_file(path: Path, plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Document, list[Unit]]:
+    """Read and segment one file of a plan; raises IngestError when it cannot be read."""
+    parsed: ParsedDocument = parse_document(path, plan.root, plan.sidecar.get(path.resolve()), max_bytes)
+    return parsed.doc, segment(parsed.doc, parsed.blocks)
+
+
+def collect(plan: CorpusPlan, outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]]) -> IngestResult:
+    """Assemble per-file outcomes (in plan order) into one result; duplicates are skipped."""
+    result = IngestResult()
+    report = result.report
+    report.skipped += plan.skipped
+    report.warnings += plan.warnings
+    seen: dict[str, str] = {}
+    for path, outcome in outcomes:
+        rel = path.relative_to(plan.root).as_posix()
+        if isinstance(outcome, IngestError):
+            report.failed.append((rel, outcome.reason))
+            continue
+        doc, units = outcome
+        if doc.doc_id in seen:
+            report.skipped.append((rel, f"duplicate of {seen[doc.doc_id]} (same content)"))
+            continue
+        seen[doc.doc_id] = rel
+        report.read.append(rel)
+        report.warnings += [(rel, w) for w in doc.warnings]
+        result.documents.append(doc)
+        result.units += units
+    return result
+
+
+def ingest(plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES) -> IngestResult:
+    """Ingest every file of a plan sequentially (the Prefect flow maps the same steps)."""
+    outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]] = []
+    for path in plan.files:
+        try:
+            outcomes.append((path, ingest_file(path, plan, max_bytes)))
+        except IngestError as exc:
+            outcomes.append((path, exc))
+    return collect(plan, outcomes)

@@ -1,0 +1,87 @@
+"""One file -> a Document with metadata and its structure (blocks), ready to segment."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.ingest.blocks import Block, trim_span
+from pipeline.ingest.metadata import parse_header
+from pipeline.ingest.readers import DEFAULT_MAX_BYTES, read_file
+from pipeline.ingest.thesis import parse_thesis
+from pipeline.ingest.transcript import parse_transcript
+from pipeline.schema import Document
+
+_TRANSCRIPT_NAME = re.compile(r"wawancara|transkrip|interview|transcript", re.I)
+
+
+@dataclass
+class ParsedDocument:
+    """A document and the blocks its text was cut into."""
+
+    doc: Document
+    blocks: list[Block]
+
+
+def content_hash(path: Path) -> str:
+    """The document id: sha256 of the file's bytes, first 12 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def header_blocks(text: str, end: int) -> list[Block]:
+    """One ``header`` block per non-empty line of the metadata header."""
+    blocks, cursor = [], 0
+    for line in text[:end].split("\n"):
+        start, stop = trim_span(text, cursor, cursor + len(line))
+        if start < stop:
+            blocks.append(Block(start, stop, "header"))
+        cursor += len(line) + 1
+    return blocks
+
+
+def expects_transcript(path: Path, metadata: dict[str, str]) -> bool:
+    """Whether a file looks like it should be an interview (by metadata or its name)."""
+    if metadata.get("kind"):
+        return metadata["kind"].lower() in ("transcript", "transkrip", "wawancara", "interview")
+    return bool(metadata.get("informant")) or bool(_TRANSCRIPT_NAME.search(path.as_posix()))
+
+
+def parse_document(path: Path, root: Path, sidecar: dict[str, str] | None = None,
+                   max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
+    """Read, identify and structure one file; raises IngestError if it cannot be read."""
+    raw = read_file(path, max_bytes=max_bytes)
+    header = parse_header(raw.text)
+    metadata = {**header.fields, **(sidecar or {})}
+    warnings = [*raw.notes, *header.warnings]
+    conflicts = [k for k, v in (sidecar or {}).items() if header.fields.get(k, v) != v]
+    warnings += [f"sidecar overrides header {k}: '{header.fields[k]}' -> '{sidecar[k]}'"
+                 for k in conflicts if sidecar]
+    blocks = header_blocks(raw.text, header.end)
+    turns = None if metadata.get("kind", "").lower() in ("thesis", "skripsi") else parse_transcript(
+        raw.text, header.end, metadata)
+    if turns:
+        kind = "transcript"
+        blocks += turns
+    else:
+        kind = "thesis"
+        if expects_transcript(path, metadata):
+            warnings.append("no recognisable speaker turns; segmented by paragraph")
+        blocks += parse_thesis(raw.text, header.end, metadata)
+    metadata.pop("kind", None)
+    doc = Document(
+        doc_id=content_hash(path),
+        path=path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
+        kind=kind,
+        fmt=raw.fmt,
+        encoding=raw.encoding,
+        text=raw.text,
+        metadata=metadata,
+        warnings=warnings,
+    )
+    return ParsedDocument(doc, blocks)

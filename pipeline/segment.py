@@ -1,0 +1,118 @@
+"""Split blocks into sentence-level units with exact offsets into the document text.
+
+spaCy's blank Indonesian pipeline with its rule-based sentencizer is the base.
+It would split after abbreviations it does not know (``Jl.``, ``Kab.``): those
+come from ``lexicons/abbreviations.txt`` as tokenizer special cases.  A short
+inline quotation is never split, and a bare list marker ("1.") joins the
+sentence it numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import spacy
+from spacy.language import Language
+from spacy.symbols import ORTH
+
+from pipeline.ingest.blocks import Block, paragraph_spans, trim_span
+from pipeline.lexicon_files import load_lines
+from pipeline.normalise.clean import clean_text
+from pipeline.schema import Document, Unit
+
+BLOCK_TO_UNIT_KIND = {
+    "turn": "utterance",
+    "paragraph": "narrative",
+    "quote": "quote",
+    "heading": "heading",
+    "header": "header",
+    "caption": "caption",
+}
+SPLIT_KINDS = frozenset({"turn", "paragraph", "quote"})
+_LIST_MARKER = re.compile(r"^\(?[0-9a-zA-Z]{1,3}[.)]$")
+MAX_QUOTE_MERGE = 6
+
+
+@lru_cache(maxsize=1)
+def sentence_splitter() -> Language:
+    """The process-wide spaCy pipeline: blank('id') + sentencizer + abbreviation special cases."""
+    nlp = spacy.blank("id")
+    for abbreviation in load_lines("abbreviations.txt"):
+        nlp.tokenizer.add_special_case(abbreviation, [{ORTH: abbreviation}])
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def _quote_open(text: str) -> bool:
+    """True when a span opens an inline quotation it does not close."""
+    return text.count("“") > text.count("”") or text.count('"') % 2 == 1
+
+
+def merge_spans(text: str, spans: list[tuple[int, int]], inside_quote_block: bool) -> list[tuple[int, int]]:
+    """Rejoin sentence spans split inside an inline quote or after a bare list marker."""
+    merged: list[tuple[int, int]] = []
+    pending_quote = 0
+    for start, end in spans:
+        if merged and (pending_quote or _LIST_MARKER.match(text[merged[-1][0]:merged[-1][1]])):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+        last = text[merged[-1][0]:merged[-1][1]]
+        open_quote = not inside_quote_block and _quote_open(last)
+        pending_quote = pending_quote + 1 if open_quote and pending_quote < MAX_QUOTE_MERGE else 0
+    return merged
+
+
+def sentence_spans(text: str, start: int, end: int, inside_quote_block: bool = False) -> list[tuple[int, int]]:
+    """Trimmed sentence spans (document offsets) covering every non-space character of text[start:end]."""
+    doc = sentence_splitter()(text[start:end])
+    spans = []
+    for sent in doc.sents:
+        span = trim_span(text, start + sent.start_char, start + sent.end_char)
+        if span[0] < span[1]:
+            spans.append(span)
+    return merge_spans(text, spans, inside_quote_block)
+
+
+def block_spans(text: str, block: Block) -> Iterable[tuple[int, int]]:
+    """Sentence spans of one block; a turn is first cut at its paragraph breaks."""
+    if block.kind not in SPLIT_KINDS:
+        yield block.start, block.end
+        return
+    pieces = paragraph_spans(text, block.start, block.end) if block.kind == "turn" else [(block.start, block.end)]
+    for start, end in pieces:
+        yield from sentence_spans(text, start, end, inside_quote_block=block.kind == "quote")
+
+
+def segment(doc: Document, blocks: list[Block]) -> list[Unit]:
+    """Units of a document, in text order, one per sentence (or per structural line)."""
+    meta = doc.metadata
+    units: list[Unit] = []
+    for block_no, block in enumerate(blocks):
+        for start, end in block_spans(doc.text, block):
+            verbatim = doc.text[start:end]
+            units.append(
+                Unit(
+                    doc_id=doc.doc_id,
+                    unit_id=f"{doc.doc_id}-{len(units):05d}",
+                    index=len(units),
+                    start=start,
+                    end=end,
+                    text=verbatim,
+                    kind=BLOCK_TO_UNIT_KIND[block.kind],
+                    block_id=f"{doc.doc_id}-b{block_no:04d}",
+                    section=block.section,
+                    speaker=block.speaker,
+                    speaker_role=block.role,
+                    informant=block.informant or (meta.get("informant", "") if block.role != "researcher" else ""),
+                    position=block.position or (meta.get("role", "") if block.role == "informant" else ""),
+                    agency=block.agency or meta.get("agency", ""),
+                    city=block.city or meta.get("city", ""),
+                    study=meta.get("study", ""),
+                    path=doc.path,
+                    text_clean=clean_text(verbatim),
+                )
+            )
+    return units
