@@ -118,3 +118,31 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Valence ids (codebooks.md) and the answer for a unit that fits no code.
+VALENCES: tuple[str, ...] = ("positive", "negative", "neutral")
+UNCODED = "uncoded"
+
+
+@dataclass
+class Coding:
+    """The classifier's decision for one unit: one row per unit, ``uncoded`` included.
+
+    ``evidence`` is JSON text so it survives CSV/parquet/xlsx alike:
+    ``{"terms": [{"term", "code", "start", "end", "weight"}],  # offsets into Unit.text
+       "neighbours": [{"text", "code", "similarity"}],
+       "scores": {code: score}, "valence_cues": [{"cue", "start", "end", "polarity"}],
+       "reason": str}``
+    """
+
+    unit_id: str
+    codebook: str
+    code: str  # a code id of the codebook, or UNCODED
+    score: float  # confidence of ``code`` in [0, 1]
+    valence: str  # one of VALENCES ("neutral" for uncoded units)
+    model: str  # model id, e.g. "lexicon:perry6@<hash>"
+    evidence: str = "{}"
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)

@@ -45,13 +45,15 @@ def sentence_splitter() -> Language:
     return nlp
 
 
-def _quote_open(text: str) -> bool:
-    """True when a span opens an inline quotation it does not close."""
-    return text.count("“") > text.count("”") or text.count('"') % 2 == 1
+def _left_open(text: str, inside_quote_block: bool) -> bool:
+    """True when a span opens a parenthesis, or an inline quotation, that it does not close."""
+    if text.count("(") > text.count(")"):
+        return True
+    return not inside_quote_block and (text.count("“") > text.count("”") or text.count('"') % 2 == 1)
 
 
 def merge_spans(text: str, spans: list[tuple[int, int]], inside_quote_block: bool) -> list[tuple[int, int]]:
-    """Rejoin sentence spans split inside an inline quote or after a bare list marker."""
+    """Rejoin sentence spans split inside parentheses, an inline quote, or after a bare list marker."""
     merged: list[tuple[int, int]] = []
     pending_quote = 0
     for start, end in spans:
@@ -60,8 +62,8 @@ def merge_spans(text: str, spans: list[tuple[int, int]], inside_quote_block: boo
         else:
             merged.append((start, end))
         last = text[merged[-1][0]:merged[-1][1]]
-        open_quote = not inside_quote_block and _quote_open(last)
-        pending_quote = pending_quote + 1 if open_quote and pending_quote < MAX_QUOTE_MERGE else 0
+        still_open = _left_open(last, inside_quote_block)
+        pending_quote = pending_quote + 1 if still_open and pending_quote < MAX_QUOTE_MERGE else 0
     return merged
 
 

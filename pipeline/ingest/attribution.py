@@ -50,6 +50,11 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+def _one_line(text: str) -> str:
+    """Collapse PDF line breaks and double spaces: 'Ibu\nSW' -> 'Ibu SW'."""
+    return " ".join(text.split())
+
+
 def _position(tail: str, stop: int) -> str:
     """The job title right after a name: up to the agency, the city, or the end of the clause."""
     pats = _patterns()
@@ -61,9 +66,12 @@ def _position(tail: str, stop: int) -> str:
 
 
 def attribute(paragraph: str) -> Attribution | None:
-    """The informant a paragraph introduces, or None if it introduces nobody."""
+    """The informant a paragraph introduces, or None if it introduces nobody.
+
+    The paragraph must speak of an interview (a cue word) or end with a colon.
+    """
     pats = _patterns()
-    if not pats["cue"].search(paragraph):
+    if not (pats["cue"].search(paragraph) or paragraph.rstrip().endswith(":")):
         return None
     people = list(pats["person"].finditer(paragraph))
     if not people:
@@ -75,15 +83,17 @@ def attribute(paragraph: str) -> Attribution | None:
     city = pats["city"].search(tail)
     stops = [m.start() for m in (agency, city) if m] + [len(tail)]
     return Attribution(
-        speaker=person.group(0).strip(),
+        speaker=_one_line(person.group(0)),
         role="informant",
-        position=_position(tail, min(stops)).strip("( "),
-        agency=agency.group(0) if agency else "",
-        city=city.group(0) if city else "",
+        position=_one_line(_position(tail, min(stops))).strip("( "),
+        agency=_one_line(agency.group(0)) if agency else "",
+        city=_one_line(city.group(0)) if city else "",
     )
 
 
 def citation_speaker(quote: str) -> Attribution | None:
     """A literature quote closed by '(Author Year)' is attributed to that citation."""
     match = _CITATION.search(quote.strip())
-    return Attribution(speaker=match.group(1).strip(), role="cited") if match else None
+    if not match or _patterns()["cue"].search(match.group(1)):
+        return None  # "(Wawancara, 4 Maret 2025)" dates an interview; it names no author
+    return Attribution(speaker=_one_line(match.group(1)), role="cited")

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.corpus import CorpusPlan
-from pipeline.ingest.document import ParsedDocument, parse_document
+import hashlib
+
+from pipeline.ingest.document import ParsedDocument, parse_document, structure_text
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
 from pipeline.schema import Document, IngestError, IngestReport, Unit
 from pipeline.segment import segment
@@ -25,6 +27,19 @@ def ingest_file(path: Path, plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES
     """Read and segment one file of a plan; raises IngestError when it cannot be read."""
     parsed: ParsedDocument = parse_document(path, plan.root, plan.sidecar.get(path.resolve()), max_bytes)
     return parsed.doc, segment(parsed.doc, parsed.blocks)
+
+
+def units_from_text(text: str, name: str = "snippet.txt",
+                    metadata: dict[str, str] | None = None) -> tuple[Document, list[Unit]]:
+    """Structure and segment a string as if it were a file called ``name`` (notebooks, tests, gold)."""
+    from pipeline.ingest.readers import normalise_text
+
+    text = normalise_text(text)
+    found = structure_text(text, Path(name), metadata)
+    doc_id = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    doc = Document(doc_id, name, found.kind, Path(name).suffix.lstrip(".") or "txt", "utf-8", text,
+                   found.metadata, found.warnings)
+    return doc, segment(doc, found.blocks)
 
 
 def collect(plan: CorpusPlan, outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]]) -> IngestResult:

@@ -47,41 +47,49 @@ def header_blocks(text: str, end: int) -> list[Block]:
 
 def expects_transcript(path: Path, metadata: dict[str, str]) -> bool:
     """Whether a file looks like it should be an interview (by metadata or its name)."""
-    if metadata.get("kind"):
-        return metadata["kind"].lower() in ("transcript", "transkrip", "wawancara", "interview")
     return bool(metadata.get("informant")) or bool(_TRANSCRIPT_NAME.search(path.as_posix()))
+
+
+@dataclass
+class Structure:
+    """What the text itself says: kind, metadata from its header, blocks, warnings."""
+
+    kind: str
+    metadata: dict[str, str]
+    blocks: list[Block]
+    warnings: list[str]
+
+
+def structure_text(text: str, name: Path, sidecar: dict[str, str] | None = None) -> Structure:
+    """Header, then speaker turns if the text is a dialogue, else thesis paragraphs and headings."""
+    header = parse_header(text)
+    metadata = {**header.fields, **(sidecar or {})}
+    warnings = list(header.warnings)
+    warnings += [f"sidecar overrides header {k}: '{header.fields[k]}' -> '{v}'"
+                 for k, v in (sidecar or {}).items() if header.fields.get(k, v) != v]
+    blocks = header_blocks(text, header.end)
+    forced = metadata.pop("kind", "").lower()
+    turns = None if forced in ("thesis", "skripsi", "tesis") else parse_transcript(text, header.end, metadata)
+    if turns:
+        return Structure("transcript", metadata, blocks + turns, warnings)
+    if forced in ("transcript", "transkrip", "wawancara", "interview") or expects_transcript(name, metadata):
+        warnings.append("no recognisable speaker turns; segmented by paragraph")
+    return Structure("thesis", metadata, blocks + parse_thesis(text, header.end, metadata), warnings)
 
 
 def parse_document(path: Path, root: Path, sidecar: dict[str, str] | None = None,
                    max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
     """Read, identify and structure one file; raises IngestError if it cannot be read."""
     raw = read_file(path, max_bytes=max_bytes)
-    header = parse_header(raw.text)
-    metadata = {**header.fields, **(sidecar or {})}
-    warnings = [*raw.notes, *header.warnings]
-    conflicts = [k for k, v in (sidecar or {}).items() if header.fields.get(k, v) != v]
-    warnings += [f"sidecar overrides header {k}: '{header.fields[k]}' -> '{sidecar[k]}'"
-                 for k in conflicts if sidecar]
-    blocks = header_blocks(raw.text, header.end)
-    turns = None if metadata.get("kind", "").lower() in ("thesis", "skripsi") else parse_transcript(
-        raw.text, header.end, metadata)
-    if turns:
-        kind = "transcript"
-        blocks += turns
-    else:
-        kind = "thesis"
-        if expects_transcript(path, metadata):
-            warnings.append("no recognisable speaker turns; segmented by paragraph")
-        blocks += parse_thesis(raw.text, header.end, metadata)
-    metadata.pop("kind", None)
+    found = structure_text(raw.text, path, sidecar)
     doc = Document(
         doc_id=content_hash(path),
         path=path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name,
-        kind=kind,
+        kind=found.kind,
         fmt=raw.fmt,
         encoding=raw.encoding,
         text=raw.text,
-        metadata=metadata,
-        warnings=warnings,
+        metadata=found.metadata,
+        warnings=[*raw.notes, *found.warnings],
     )
-    return ParsedDocument(doc, blocks)
+    return ParsedDocument(doc, found.blocks)

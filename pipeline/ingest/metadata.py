@@ -37,8 +37,13 @@ def field_for_key(key: str) -> str | None:
     return load_yaml("metadata_keys.yaml").get(key.strip().lower().rstrip("."))
 
 
+_NONE_VALUES = frozenset({"-", "–", "—", "n/a", "na", "none", "null", "tidak ada", "?"})
+
+
 def _clean_value(value: object) -> str:
-    return re.sub(r"\s+", " ", str(value)).strip() if value is not None else ""
+    """One-line text; placeholders such as '-' or 'n/a' mean no value."""
+    text = re.sub(r"\s+", " ", str(value)).strip() if value is not None else ""
+    return "" if text.lower() in _NONE_VALUES else text
 
 
 def parse_front_matter(text: str) -> Header | None:
@@ -68,7 +73,8 @@ def parse_header_block(text: str) -> Header | None:
     """A block of ``Key: value`` lines (or ``Key | value`` table rows) at the top of the text.
 
     The block ends at the first blank line.  It counts as a header when at least
-    two lines carry known keys; unknown or malformed lines inside it are warnings.
+    two lines carry known keys, not all of them speaker labels; unknown or
+    malformed lines inside it are warnings.
     """
     stripped = text.lstrip("\n")
     offset = len(text) - len(stripped)
@@ -77,15 +83,18 @@ def parse_header_block(text: str) -> Header | None:
     lines = block.split("\n")
     found: dict[str, str] = {}
     problems: list[str] = []
+    speaker_labels = load_yaml("speaker_labels.yaml")["labels"]
+    only_speaker_keys = True
     for line in lines:
         match = _KEY_VALUE.match(line)
         name = field_for_key(match.group(1)) if match else None
         if name and match:
             found[name] = _clean_value(match.group(2))
+            only_speaker_keys &= match.group(1).strip().lower() in speaker_labels
         elif line.strip():
             problems.append(line.strip()[:40])
-    if len(found) < 2 or len(problems) > len(found):
-        return None
+    if len(found) < 2 or len(problems) > len(found) or only_speaker_keys:
+        return None  # "Peneliti: ... / Narasumber: ..." is a dialogue, not a header
     warnings = [f"malformed header line '{p}' ignored" for p in problems]
     empty = [k for k, v in found.items() if not v]
     warnings += [f"header field '{k}' is empty" for k in empty]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.ingest.attribution import Attribution, attribute, citation_speaker
-from pipeline.ingest.blocks import Block, paragraph_spans
+from pipeline.ingest.blocks import Block, paragraph_spans, trim_span
 
 _TERMINAL = ".!?:;”\"'’)]"
 _PAGE_NUMBER_TAIL = re.compile(r"\s\d{1,3}$")
@@ -26,6 +26,8 @@ _ROMAN = re.compile(r"^([IVX]+)[.)]\s+\S")
 _CAPTION = re.compile(r"^(Gambar|Tabel|Grafik|Bagan|Diagram|Sumber|Foto)\b", re.I)
 _QUOTE_OPEN = "“\"«„"
 MAX_HEADING_WORDS = 14
+MIN_WRAPPED_LINES = 3  # a chunk of this many lines or more is treated as hard-wrapped
+SHORT_LINE = 0.75  # a line shorter than this share of the chunk's widest line can end a paragraph
 
 
 @dataclass
@@ -94,14 +96,52 @@ def should_join(prev: str, nxt: str) -> bool:
     return continues and (prev[-1] not in _TERMINAL or bool(_PAGE_NUMBER_TAIL.search(prev)))
 
 
+def _line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the lines of text[start:end] (without their newline)."""
+    spans, cursor = [], start
+    for line in text[start:end].split("\n"):
+        spans.append((cursor, cursor + len(line)))
+        cursor += len(line) + 1
+    return spans
+
+
+def wrapped_paragraphs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split a hard-wrapped chunk (PDF text: one visual line per line, no blank lines) into paragraphs.
+
+    A paragraph ends after a short line that ends a sentence; headings and
+    opening quotes start their own paragraph.  An unnumbered heading is only
+    believed after a line that ends a sentence ("Maret 2025)" is no heading).
+    """
+    lines = _line_spans(text, start, end)
+    if len(lines) < MIN_WRAPPED_LINES:
+        return [(start, end)]
+    width = max(e - s for s, e in lines)
+    texts = [text[s:e].strip() for s, e in lines]
+    headings = [
+        bool(style := heading_style(line)) and (style != "plain" or i == 0 or texts[i - 1][-1:] in _TERMINAL)
+        for i, line in enumerate(texts)
+    ]
+    paragraphs: list[tuple[int, int]] = []
+    open_start = lines[0][0]
+    for i, (s, e) in enumerate(lines):
+        last = i + 1 == len(lines)
+        ends_paragraph = texts[i][-1:] in _TERMINAL and (e - s) < SHORT_LINE * width
+        breaks_before_next = not last and (texts[i + 1][:1] in tuple(_QUOTE_OPEN) or headings[i + 1])
+        if last or ends_paragraph or breaks_before_next or headings[i]:
+            paragraphs.append(trim_span(text, open_start, e))
+            open_start = e if last else lines[i + 1][0]
+    return [p for p in paragraphs if p[0] < p[1]]
+
+
 def merged_paragraphs(text: str, start: int) -> list[tuple[int, int]]:
-    """Paragraph spans from ``start``, with page-break fragments rejoined."""
+    """Paragraph spans from ``start``: wrapped chunks split, page-break fragments rejoined."""
     spans: list[tuple[int, int]] = []
-    for span in paragraph_spans(text, start):
-        if spans and should_join(text[spans[-1][0]:spans[-1][1]], text[span[0]:span[1]]):
-            spans[-1] = (spans[-1][0], span[1])
-        else:
-            spans.append(span)
+    for chunk in paragraph_spans(text, start):
+        for span in wrapped_paragraphs(text, *chunk):
+            if spans and should_join(text[spans[-1][0]:spans[-1][1]], text[span[0]:span[1]]):
+                spans[-1] = (spans[-1][0], span[1])
+            else:
+                spans.append(span)
     return spans
 
 

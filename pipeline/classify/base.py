@@ -1,0 +1,87 @@
+"""What every coder (lexicon, embedding, ensemble) returns, and how predictions become Codings.
+
+A coder follows the scikit-learn estimator contract on texts:
+``predict(texts) -> np.ndarray[str]`` (code ids or ``uncoded``),
+``predict_proba(texts) -> np.ndarray`` (columns = ``classes_``, ``uncoded`` last),
+``get_params()``, optional ``fit(texts, labels)``; and additionally
+``explain(texts) -> list[Prediction]`` with the evidence a researcher reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from pipeline.codebook import Codebook
+from pipeline.schema import CODABLE_KINDS, UNCODED, Coding
+
+
+@dataclass
+class Prediction:
+    """One text's decision: code, confidence, valence, and why."""
+
+    code: str  # code id or UNCODED
+    score: float  # confidence of ``code`` in [0, 1]
+    valence: str  # positive | negative | neutral
+    scores: dict[str, float] = field(default_factory=dict)  # per code id
+    terms: list[dict[str, Any]] = field(default_factory=list)  # {term, code, start, end, weight}
+    neighbours: list[dict[str, Any]] = field(default_factory=list)  # {text, code, similarity}
+    valence_cues: list[dict[str, Any]] = field(default_factory=list)  # {cue, start, end, polarity}
+    reason: str = ""
+
+    def evidence_json(self) -> str:
+        """The evidence as compact, key-sorted JSON (deterministic across runs)."""
+        evidence = {
+            "scores": {k: round(v, 4) for k, v in sorted(self.scores.items())},
+            "terms": self.terms,
+            "neighbours": self.neighbours,
+            "valence_cues": self.valence_cues,
+            "reason": self.reason,
+        }
+        return json.dumps(evidence, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class Coder(Protocol):
+    """The interface the pipeline relies on."""
+
+    codebook: Codebook
+
+    @property
+    def model_id(self) -> str: ...
+
+    def explain(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
+def uncodable(kind: str) -> Prediction:
+    """The decision for a unit that is structure, not speech (heading, header, caption)."""
+    return Prediction(UNCODED, 0.0, "neutral", reason=f"{kind} units are not coded")
+
+
+def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text") -> pd.DataFrame:
+    """One Coding row per unit (``uncoded`` included), in unit order.
+
+    Only codable kinds (utterance, narrative, quote) go to the coder; interviewer
+    turns are coded too (the model decides; they are usually uncoded).
+    """
+    codable = units["kind"].isin(CODABLE_KINDS).to_numpy()
+    texts = units.loc[codable, text_column].astype(str).tolist()
+    predictions = iter(coder.explain(texts)) if texts else iter(())
+    rows = []
+    for unit_id, kind, is_codable in zip(units["unit_id"], units["kind"], codable):
+        pred = next(predictions) if is_codable else uncodable(kind)
+        rows.append(
+            Coding(
+                unit_id=unit_id,
+                codebook=coder.codebook.id,
+                code=pred.code,
+                score=round(float(pred.score), 4),
+                valence=pred.valence,
+                model=coder.model_id,
+                evidence=pred.evidence_json(),
+            ).to_row()
+        )
+    return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))

@@ -1,0 +1,76 @@
+"""Sentence units: abbreviations, quotes, list markers, and the offset invariant for any text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.ingest.batch import units_from_text
+
+
+def sentences(text: str) -> list[str]:
+    return [u.text for u in units_from_text(text, "s.txt")[1]]
+
+
+def test_indonesian_abbreviations_do_not_end_sentences() -> None:
+    text = ("MPP berlokasi di Jl. Basuki Rahmat No. 40 Kel. Sawah Lebar Kec. Ratu Agung Kab. Rejang. "
+            "Bpk. Andi dan Sdr. Budi hadir tgl. 5 Mei di Jl. Jend. Sudirman Prov. Riau. Selesai.")
+    assert sentences(text) == [
+        "MPP berlokasi di Jl. Basuki Rahmat No. 40 Kel. Sawah Lebar Kec. Ratu Agung Kab. Rejang.",
+        "Bpk. Andi dan Sdr. Budi hadir tgl. 5 Mei di Jl. Jend. Sudirman Prov. Riau.",
+        "Selesai.",
+    ]
+
+
+def test_inline_quote_is_not_split() -> None:
+    text = 'Petugas berkata, "Server mati. Datang besok saja." Warga pun pulang. Itu sering terjadi.'
+    assert sentences(text) == [
+        'Petugas berkata, "Server mati. Datang besok saja."',
+        "Warga pun pulang.",
+        "Itu sering terjadi.",
+    ]
+
+
+def test_list_marker_joins_its_sentence() -> None:
+    got = sentences("1. Mal Pelayanan Publik merupakan inovasi. 2. Kendala masih ada.")
+    assert got[0].startswith("1.") and "inovasi" in got[0]
+
+
+def test_unit_ids_are_stable_and_unique() -> None:
+    text = "P: Halo.\nI: Koordinasi sudah baik. Tapi data belum sinkron.\n"
+    first = [u.unit_id for u in units_from_text(text, "w.txt")[1]]
+    again = [u.unit_id for u in units_from_text(text, "w.txt")[1]]
+    assert first == again and len(set(first)) == len(first)
+
+
+def test_every_non_space_character_is_in_some_unit() -> None:
+    text = "Kota: Padang\nInforman: Ibu NK\n\nP: Bagaimana?\nI: Baik. Sudah terpadu.\n\nCatatan akhir."
+    doc, units = units_from_text(text, "w.txt")
+    covered = set()
+    for u in units:
+        covered.update(range(u.start, u.end))
+    labels = {i for i, ch in enumerate(doc.text) if ch in "PI:" and i not in covered}
+    missing = [i for i, ch in enumerate(doc.text) if not ch.isspace() and i not in covered and i not in labels]
+    assert missing == []
+
+
+ALPHABET = st.characters(codec="utf-8", categories=("L", "N", "P", "Z", "S", "Cc", "Cf"))
+LINES = st.lists(
+    st.one_of(
+        st.text(ALPHABET, max_size=60),
+        st.sampled_from(["P: ", "I: ", "Ibu NK: ", "[00:01:02] T: ", "### **1. Koordinasi**", "a. Integrasi",
+                         "“kutipan. dua”", "Kota: Padang", "---", "koordinasi 66", "", "\r\n", "upaya- upaya"]),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(LINES, st.sampled_from(["\n", "\r\n", "\r", "\n\n"]))
+def test_offsets_always_slice_back_to_unit_text(lines: list[str], sep: str) -> None:
+    doc, units = units_from_text(sep.join(lines), "fuzz.txt")
+    previous_end = 0
+    for u in units:
+        assert doc.text[u.start:u.end] == u.text
+        assert u.start >= previous_end and u.text.strip() == u.text and u.text
+        previous_end = u.end
