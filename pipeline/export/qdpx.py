@@ -1,0 +1,638 @@
+"""REFI-QDA project export (``.qdpx``): the coded corpus for NVivo, ATLAS.ti, MAXQDA and QualCoder.
+
+A ``.qdpx`` is a ZIP holding ``project.qde`` (XML, namespace ``urn:QDA-XML:project:1.0``)
+and ``sources/<guid>.txt``: every document's text, UTF-8 without BOM, exactly as
+ingested, so selection offsets (Unicode code points from 0, end exclusive, the
+same as Python ``str`` slices) point at the same characters in every tool.
+(The standard's prose says a selection is "defined by the first and the last
+character", but its own examples, e.g. ``granola`` at 62-69, and the tools'
+importers slice end-exclusive.)
+
+What the project holds:
+
+* the codebook's codes, written by :func:`pipeline.export.qdc.codes_element`
+  (same GUIDs as the ``.qdc`` export), plus a ``valence`` folder code with the
+  codes ``positive``, ``negative`` and ``neutral``;
+* one ``TextSource`` per document, one ``PlainTextSelection`` per coded unit
+  (uncoded units get none) carrying two ``Coding``s, the framework code and the
+  valence code, and a ``Description`` summarising score, model and evidence;
+* one ``Case`` per informant with the variables ``agency``, ``city`` and
+  ``role``, linked to the documents of that informant (``SourceRef``) and to
+  the coded selections the informant spoke (``SelectionRef``); the document's
+  study is a source variable ``study``;
+* one user, ``wogcode``, as the creator of everything.
+
+Why valence is a code group and not a note: a coding is the one thing all four
+tools import and query alike.  As codes, valence can be crossed with the
+framework codes in NVivo matrix queries, ATLAS.ti's code co-occurrence table,
+MAXQDA's code relations browser and QualCoder's co-occurrence report ("which
+coordination passages are negative?"), which is the analysis researchers run.
+Notes and descriptions are imported differently by each tool (as memos,
+annotations or comments) and none can query them.  So only the score and
+evidence, which nobody queries, go into the selection's ``Description``
+(QualCoder's coding memo, ATLAS.ti's quotation comment).
+
+Re-exports are byte-identical: GUIDs are uuid5 of stable ids (document id,
+unit id, informant), the creation date is fixed unless the caller passes one,
+elements are sorted, and ZIP entries carry a fixed timestamp.
+
+``pseudonymise`` maps real names to pseudonyms.  Every string written (text,
+document names, case names, variable values, descriptions) passes through it:
+whole-word, case-sensitive, longest name first, and selection offsets are
+moved to match the changed text.  Case GUIDs are derived from the pseudonym,
+never from the real name.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import re
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import __version__
+from pipeline.atomic import write_with
+from pipeline.codebook import Codebook
+from pipeline.export.qdc import code_guid, codes_element
+from pipeline.schema import UNCODED, VALENCES
+
+PROJECT_NS = "urn:QDA-XML:project:1.0"
+
+#: Fixed namespace for the GUIDs of sources, selections, codings, cases, variables, the user.
+GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://wogcode.invalid/refi-qda/project")
+
+#: Key of the valence folder code in :func:`code_guid`; the hyphen keeps it apart from codebook ids.
+VALENCE_KEY = "wogcode-valence"
+VALENCE_COLORS: dict[str, str] = {"positive": "#2E7D32", "negative": "#C62828", "neutral": "#757575"}
+VALENCE_DESCRIPTIONS: dict[str, str] = {
+    "positive": "Achieved, an enabler, works well.",
+    "negative": "Not achieved, a barrier or a problem.",
+    "neutral": "Definition or description without a verdict.",
+}
+
+USER_NAME = "wogcode"
+#: Default creation date: the ZIP epoch, meaning "no real timestamp"; pass ``created`` for a real one.
+DEFAULT_CREATED = datetime(1980, 1, 1, tzinfo=timezone.utc)
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+#: Case variables (informant attributes) and where they come from in units / document metadata.
+CASE_VARIABLES: tuple[str, ...] = ("agency", "city", "role")
+SOURCE_VARIABLES: tuple[str, ...] = ("study",)
+VARIABLE_DESCRIPTIONS: dict[str, str] = {
+    "agency": "The informant's agency (instansi).",
+    "city": "City or regency of the informant.",
+    "role": "The informant's position (jabatan).",
+    "study": "The study the document belongs to.",
+}
+#: Speaker roles whose units are not an informant's words.
+NOT_INFORMANT_ROLES = frozenset({"interviewer", "researcher"})
+
+#: The REFI-QDA limit on an internal file (2 GiB - 1 byte).
+MAX_SOURCE_BYTES = 2**31 - 1
+SELECTION_NAME_CHARS = 60
+
+DOCUMENT_COLUMNS = ("doc_id", "path", "kind", "text")
+UNIT_COLUMNS = ("unit_id", "doc_id", "start", "end", "text")
+CODING_COLUMNS = ("unit_id", "codebook", "code", "score", "valence", "model", "evidence")
+
+_XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class QdpxError(ValueError):
+    """Input that cannot be exported or a ``.qdpx`` that cannot be read; the message is one line."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def project_guid(kind: str, key: str) -> str:
+    """Deterministic GUID of a project element: uuid5 of ``"<kind>:<key>"``."""
+    return str(uuid.uuid5(GUID_NAMESPACE, f"{kind}:{key}"))
+
+
+def valence_guid(valence: str | None = None) -> str:
+    """GUID of a valence code (or, with ``None``, of the valence folder code); the same in every project."""
+    return code_guid(VALENCE_KEY, valence)
+
+
+def _text(value: Any) -> str:
+    """A cell as a string: ``None``/NaN (empty CSV cells) become ``""``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _tidy(text: str) -> str:
+    """Whitespace runs collapsed to one space (names and variable values from metadata are often untidy)."""
+    return " ".join(text.split())
+
+
+def _xml_safe(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (control characters)."""
+    return _XML_INVALID.sub("", text)
+
+
+def _iso(moment: datetime) -> str:
+    """An ``xsd:dateTime`` in UTC, whole seconds: ``2025-03-14T09:00:00Z``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], label: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise QdpxError(f"{label}: missing column(s) {', '.join(missing)}")
+
+
+def _column(row: pd.Series, name: str) -> str:
+    """A text cell that may be absent from the frame."""
+    return _text(row[name]) if name in row.index else ""
+
+
+def _most_common(values: Iterable[str]) -> str:
+    """The most frequent non-empty value (ties: alphabetical first), or ``""``."""
+    counts = Counter(v for v in values if v)
+    if not counts:
+        return ""
+    return min(counts, key=lambda v: (-counts[v], v))
+
+
+# --------------------------------------------------------------------------- pseudonyms
+
+
+class Pseudonymiser:
+    """Replace names by pseudonyms (whole words, case-sensitive, longest first) and map offsets."""
+
+    def __init__(self, mapping: dict[str, str] | None) -> None:
+        names = sorted((n for n in (mapping or {}) if n), key=lambda n: (-len(n), n))
+        self.mapping = {n: mapping[n] for n in names} if mapping else {}
+        self.pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)") if names else None
+
+    def __call__(self, text: str) -> str:
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(lambda m: self.mapping[m.group(0)], text)
+
+    def with_offsets(self, text: str) -> tuple[str, Callable[[int, int], tuple[int, int]]]:
+        """The replaced text and a function mapping an old ``(start, end)`` span to the new text.
+
+        A span edge inside a replaced name moves outwards to cover the whole pseudonym.
+        """
+        if self.pattern is None:
+            return text, lambda start, end: (start, end)
+        pieces: list[str] = []
+        old_starts: list[int] = []
+        old_ends: list[int] = []
+        new_starts: list[int] = []
+        shift, last = 0, 0
+        for match in self.pattern.finditer(text):
+            replacement = self.mapping[match.group(0)]
+            pieces += [text[last:match.start()], replacement]
+            old_starts.append(match.start())
+            old_ends.append(match.end())
+            new_starts.append(match.start() + shift)
+            shift += len(replacement) - (match.end() - match.start())
+            last = match.end()
+        pieces.append(text[last:])
+        new_text = "".join(pieces)
+        new_ends = [s + len(self.mapping[text[a:b]]) for s, a, b in zip(new_starts, old_starts, old_ends)]
+
+        def move(position: int, is_end: bool) -> int:
+            i = bisect.bisect_right(old_starts, position) - 1  # the last name starting at or before position
+            if i < 0:
+                return position
+            if position >= old_ends[i]:
+                return position + new_ends[i] - old_ends[i]
+            if position == old_starts[i]:
+                return new_starts[i]
+            return new_ends[i] if is_end else new_starts[i]
+
+        return new_text, lambda start, end: (move(start, False), move(end, True))
+
+
+# --------------------------------------------------------------------------- the project model
+
+
+@dataclass
+class Selection:
+    """One coded unit as it will appear in the project."""
+
+    guid: str
+    unit_id: str
+    start: int
+    end: int
+    name: str
+    description: str
+    code_guids: list[str]
+
+
+@dataclass
+class Source:
+    """One document as a text source."""
+
+    guid: str
+    name: str
+    text: str
+    description: str
+    variables: dict[str, str]
+    selections: list[Selection] = field(default_factory=list)
+
+
+@dataclass
+class Case:
+    """One informant."""
+
+    guid: str
+    key: tuple[str, str]  # (study, informant), pseudonymised
+    name: str = ""
+    variables: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    source_guids: set[str] = field(default_factory=set)
+    selection_guids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Project:
+    """Everything ``project.qde`` describes, already sorted."""
+
+    name: str
+    description: str
+    created: str
+    sources: list[Source]
+    cases: list[Case]
+
+
+def build_project(
+    documents: pd.DataFrame,
+    units: pd.DataFrame,
+    codings: pd.DataFrame,
+    codebook: Codebook,
+    *,
+    pseudonymise: dict[str, str] | None = None,
+    created: datetime | None = None,
+    project_name: str | None = None,
+) -> Project:
+    """Check the frames against each other and turn them into a :class:`Project`."""
+    _require(documents, DOCUMENT_COLUMNS, "documents")
+    _require(units, UNIT_COLUMNS, "units")
+    _require(codings, CODING_COLUMNS, "codings")
+    for frame, column, label in ((documents, "doc_id", "documents"), (units, "unit_id", "units")):
+        repeated = frame.loc[frame[column].duplicated(), column]
+        if len(repeated):
+            raise QdpxError(f"{label}: {column} '{repeated.iloc[0]}' occurs more than once")
+    pseudo = Pseudonymiser(pseudonymise)
+    coded = _coded_rows(codings, codebook)
+    coded_units = units[units["unit_id"].map(_text).isin(coded)]
+    unit_rows = {_text(row["unit_id"]): row for _, row in coded_units.iterrows()}
+    by_doc: dict[str, list[tuple[pd.Series, list[pd.Series]]]] = defaultdict(list)
+    for unit_id, rows in coded.items():
+        if unit_id not in unit_rows:
+            raise QdpxError(f"codings: unit '{unit_id}' is not in the units table")
+        by_doc[_text(unit_rows[unit_id]["doc_id"])].append((unit_rows[unit_id], rows))
+    known_docs = {_text(d) for d in documents["doc_id"]}
+    for doc_id in by_doc:
+        if doc_id not in known_docs:
+            raise QdpxError(f"units: document '{doc_id}' of a coded unit is not in the documents table")
+
+    cases: dict[tuple[str, str], Case] = {}
+    sources = []
+    for _, doc in documents.sort_values(["path", "doc_id"], kind="stable").iterrows():
+        source = _source(doc, by_doc.get(_text(doc["doc_id"]), []), codebook, pseudo, cases)
+        sources.append(source)
+    return Project(
+        name=pseudo(project_name or f"wogcode {codebook.id}"),
+        description=_project_description(codebook, codings, coded, len(units)),
+        created=_iso(created or DEFAULT_CREATED),
+        sources=sources,
+        cases=_named_cases(cases),
+    )
+
+
+def _coded_rows(codings: pd.DataFrame, codebook: Codebook) -> dict[str, list[pd.Series]]:
+    """Codings of this codebook that carry a code, grouped by unit; unknown codes are errors."""
+    books = sorted({_text(b) for b in codings["codebook"]})
+    mine = codings[codings["codebook"].map(_text) == codebook.id]
+    if len(codings) and mine.empty:
+        raise QdpxError(f"codings: no rows for codebook '{codebook.id}' (found: {', '.join(books)})")
+    grouped: dict[str, list[pd.Series]] = defaultdict(list)
+    for _, row in mine.iterrows():
+        code, valence = _text(row["code"]), _text(row["valence"])
+        if code == UNCODED:
+            continue
+        if code not in codebook:
+            raise QdpxError(f"codings: unit '{row['unit_id']}' has code '{code}', which codebook '{codebook.id}' lacks")
+        if valence and valence not in VALENCES:
+            expected = ", ".join(VALENCES)
+            raise QdpxError(f"codings: unit '{row['unit_id']}' has valence '{valence}' (expected {expected})")
+        grouped[_text(row["unit_id"])].append(row)
+    order = {code_id: i for i, code_id in enumerate(codebook.code_ids)}
+    for rows in grouped.values():  # the input's row order must not change the output
+        rows.sort(key=lambda r: (order[_text(r["code"])], _text(r["valence"]), _text(r["model"]), float(r["score"])))
+    return grouped
+
+
+def _check_text(label: str, text: str) -> None:
+    """Refuse texts other tools would read with shifted offsets, or that exceed the format's limit."""
+    if "\r" in text:
+        raise QdpxError(f"{label}: text contains CR line ends; offsets would drift in other tools (ingest writes LF)")
+    if text.startswith("\ufeff"):
+        raise QdpxError(f"{label}: text starts with a byte-order mark; other tools drop it and shift every offset")
+    if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
+        raise QdpxError(f"{label}: text exceeds the REFI-QDA limit of 2 GiB per source file")
+
+
+def _source(
+    doc: pd.Series,
+    coded_units: list[tuple[pd.Series, list[pd.Series]]],
+    codebook: Codebook,
+    pseudo: Pseudonymiser,
+    cases: dict[tuple[str, str], Case],
+) -> Source:
+    """A document as a :class:`Source` with its selections; registers its informants in ``cases``."""
+    doc_id, path, original = _text(doc["doc_id"]), _text(doc["path"]), _text(doc["text"])
+    _check_text(path or doc_id, original)
+    text, move = pseudo.with_offsets(original)
+    study = _tidy(pseudo(_column(doc, "study")))
+    source = Source(
+        guid=project_guid("source", doc_id),
+        name=pseudo(path) or doc_id,
+        text=text,
+        description=pseudo(f"{_column(doc, 'kind')} {path} (doc_id {doc_id})").strip(),
+        variables={"study": study} if study else {},
+    )
+    informant = _tidy(pseudo(_column(doc, "informant")))
+    if informant:
+        case = _case(cases, study, informant)
+        case.source_guids.add(source.guid)
+        for name, column in (("agency", "agency"), ("city", "city"), ("role", "role")):
+            case.variables[name].append(_tidy(pseudo(_column(doc, column))))
+    for unit, rows in sorted(coded_units, key=lambda ur: (int(ur[0]["start"]), int(ur[0]["end"]), ur[0]["unit_id"])):
+        selection = _selection(unit, rows, original, text, move, codebook, pseudo, path or doc_id)
+        source.selections.append(selection)
+        speaker = _tidy(pseudo(_column(unit, "informant")))
+        if speaker and _column(unit, "speaker_role") not in NOT_INFORMANT_ROLES:
+            case = _case(cases, study, speaker)
+            case.selection_guids.add(selection.guid)
+            for name, column in (("agency", "agency"), ("city", "city"), ("role", "position")):
+                case.variables[name].append(_tidy(pseudo(_column(unit, column))))
+    return source
+
+
+def _selection(
+    unit: pd.Series,
+    rows: list[pd.Series],
+    original: str,
+    text: str,
+    move: Callable[[int, int], tuple[int, int]],
+    codebook: Codebook,
+    pseudo: Pseudonymiser,
+    doc_label: str,
+) -> Selection:
+    """A coded unit as a :class:`Selection`; its offsets must reproduce its text."""
+    unit_id = _text(unit["unit_id"])
+    start, end = int(unit["start"]), int(unit["end"])
+    if not 0 <= start < end <= len(original) or original[start:end] != _text(unit["text"]):
+        raise QdpxError(f"units: unit '{unit_id}' [{start}:{end}] does not match the text of {doc_label}")
+    new_start, new_end = move(start, end)
+    snippet = " ".join(text[new_start:new_end].split())
+    name = snippet if len(snippet) <= SELECTION_NAME_CHARS else snippet[: SELECTION_NAME_CHARS - 1] + "…"
+    codes = [c.id for c in codebook.codes if any(_text(r["code"]) == c.id for r in rows)]
+    valences = [v for v in VALENCES if any(_text(r["valence"]) == v for r in rows)]
+    return Selection(
+        guid=project_guid("selection", unit_id),
+        unit_id=unit_id,
+        start=new_start,
+        end=new_end,
+        name=name,
+        description=pseudo(" | ".join(_coding_summary(r, codebook) for r in rows)),
+        code_guids=[code_guid(codebook.id, c) for c in codes] + [valence_guid(v) for v in valences],
+    )
+
+
+def _coding_summary(row: pd.Series, codebook: Codebook) -> str:
+    """One line per coding: code, score, valence, model, matched terms and valence cues, reason."""
+    unit_id = _text(row["unit_id"])
+    raw = _text(row["evidence"]).strip() or "{}"
+    try:
+        evidence = json.loads(raw)
+    except json.JSONDecodeError:
+        raise QdpxError(f"codings: unit '{unit_id}': evidence is not valid JSON") from None
+    if not isinstance(evidence, dict):
+        raise QdpxError(f"codings: unit '{unit_id}': evidence must be a JSON object")
+    code = codebook.get(_text(row["code"]))
+    parts = [f"{code.name} ({code.id}), score {float(row['score']):.2f}"]
+    if _text(row["valence"]):
+        parts.append(f"valence {_text(row['valence'])}")
+    parts.append(f"model {_text(row['model'])}")
+    terms = _unique(t.get("term", "") for t in evidence.get("terms", []) if isinstance(t, dict))
+    if terms:
+        parts.append("terms: " + ", ".join(terms[:8]))
+    cues = _unique(c.get("cue", "") for c in evidence.get("valence_cues", []) if isinstance(c, dict))
+    if cues:
+        parts.append("valence cues: " + ", ".join(cues[:8]))
+    reason = " ".join(str(evidence.get("reason", "")).split())
+    if reason:
+        parts.append(reason[:200])
+    return "; ".join(parts)
+
+
+def _unique(items: Iterable[Any]) -> list[str]:
+    """Non-empty strings in first-seen order, without repeats."""
+    return list(dict.fromkeys(str(i) for i in items if i))
+
+
+def _case(cases: dict[tuple[str, str], Case], study: str, informant: str) -> Case:
+    key = (study, informant)
+    if key not in cases:
+        cases[key] = Case(guid=project_guid("case", f"{study}\x1f{informant}"), key=key)
+    return cases[key]
+
+
+def _named_cases(cases: dict[tuple[str, str], Case]) -> list[Case]:
+    """Name each case after its informant, adding the study when two studies share a name; sort by name."""
+    studies_per_name: dict[str, set[str]] = defaultdict(set)
+    for study, informant in cases:
+        studies_per_name[informant].add(study)
+    for (study, informant), case in cases.items():
+        shared = len(studies_per_name[informant]) > 1
+        case.name = f"{informant} ({study or 'no study'})" if shared else informant
+    return sorted(cases.values(), key=lambda c: (c.name, c.guid))
+
+
+def _project_description(codebook: Codebook, codings: pd.DataFrame, coded: dict[str, Any], n_units: int) -> str:
+    models = sorted({_text(m) for m in codings["model"]} - {""})
+    return (
+        f"Exported by wogcode {__version__}. Codebook {codebook.id} {codebook.version} ({codebook.content_hash}): "
+        f"{codebook.name}. Models: {', '.join(models) or 'none'}. {len(coded)} of {n_units} units carry a code; "
+        "uncoded units have no selection. Every coded selection also carries one valence code "
+        "(positive, negative, neutral) and a description with the score and evidence. "
+        "Selections count Unicode code points from 0, end exclusive."
+    )
+
+
+# --------------------------------------------------------------------------- XML
+
+
+def project_xml(project: Project, codebook: Codebook) -> bytes:
+    """``project.qde`` as UTF-8 bytes (no BOM, LF line ends), children in the order the schema requires."""
+    user = project_guid("user", USER_NAME)
+    root = ET.Element("Project", {
+        "xmlns": PROJECT_NS,
+        "name": _xml_safe(project.name),
+        "origin": f"wogcode {__version__}",
+        "creatingUserGUID": user,
+        "creationDateTime": project.created,
+    })
+    users = ET.SubElement(root, "Users")
+    ET.SubElement(users, "User", {"guid": user, "name": USER_NAME})
+    codebook_element = ET.SubElement(root, "CodeBook")
+    codes = codes_element(codebook)
+    codes.append(_valence_codes())
+    codebook_element.append(codes)
+    variables = _used_variables(project)
+    if variables:
+        container = ET.SubElement(root, "Variables")
+        for name in variables:
+            element = ET.SubElement(container, "Variable", {
+                "guid": project_guid("variable", name), "name": name, "typeOfVariable": "Text"})
+            ET.SubElement(element, "Description").text = VARIABLE_DESCRIPTIONS[name]
+    if project.cases:
+        container = ET.SubElement(root, "Cases")
+        for case in project.cases:
+            container.append(_case_element(case))
+    if project.sources:
+        container = ET.SubElement(root, "Sources")
+        for source in project.sources:
+            container.append(_source_element(source, user, project.created))
+    ET.SubElement(root, "Description").text = _xml_safe(project.description)
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{body}\n'.encode()
+
+
+def _valence_codes() -> ET.Element:
+    """The ``valence`` folder code with one codable code per valence."""
+    folder = ET.Element("Code", {"guid": valence_guid(), "name": "valence", "isCodable": "false"})
+    ET.SubElement(folder, "Description").text = "How the passage judges what it describes (wogcode valence)."
+    for valence in VALENCES:
+        code = ET.SubElement(folder, "Code", {
+            "guid": valence_guid(valence), "name": valence, "isCodable": "true", "color": VALENCE_COLORS[valence]})
+        ET.SubElement(code, "Description").text = VALENCE_DESCRIPTIONS[valence]
+    return folder
+
+
+def _used_variables(project: Project) -> list[str]:
+    """Variables that at least one case or source has a value for, in a fixed order."""
+    used = {name for case in project.cases for name, values in case.variables.items() if _most_common(values)}
+    used |= {name for source in project.sources for name in source.variables}
+    return [name for name in (*CASE_VARIABLES, *SOURCE_VARIABLES) if name in used]
+
+
+def _variable_value(parent: ET.Element, name: str, value: str) -> None:
+    element = ET.SubElement(parent, "VariableValue")
+    ET.SubElement(element, "VariableRef", {"targetGUID": project_guid("variable", name)})
+    ET.SubElement(element, "TextValue").text = _xml_safe(value)
+
+
+def _case_element(case: Case) -> ET.Element:
+    element = ET.Element("Case", {"guid": case.guid, "name": _xml_safe(case.name)})
+    study = case.key[0]
+    if study:
+        ET.SubElement(element, "Description").text = _xml_safe(f"Informant in {study}")
+    for name in CASE_VARIABLES:
+        value = _most_common(case.variables.get(name, []))
+        if value:
+            _variable_value(element, name, value)
+    for guid in sorted(case.source_guids):
+        ET.SubElement(element, "SourceRef", {"targetGUID": guid})
+    for guid in sorted(case.selection_guids):
+        ET.SubElement(element, "SelectionRef", {"targetGUID": guid})
+    return element
+
+
+def _source_element(source: Source, user: str, created: str) -> ET.Element:
+    element = ET.Element("TextSource", {
+        "guid": source.guid,
+        "name": _xml_safe(source.name),
+        "plainTextPath": f"internal://{source.guid}.txt",
+        "creatingUser": user,
+        "creationDateTime": created,
+    })
+    ET.SubElement(element, "Description").text = _xml_safe(source.description)
+    for selection in source.selections:
+        selection_element = ET.SubElement(element, "PlainTextSelection", {
+            "guid": selection.guid,
+            "name": _xml_safe(selection.name),
+            "startPosition": str(selection.start),
+            "endPosition": str(selection.end),
+            "creatingUser": user,
+            "creationDateTime": created,
+        })
+        ET.SubElement(selection_element, "Description").text = _xml_safe(selection.description)
+        for target in selection.code_guids:
+            coding = ET.SubElement(selection_element, "Coding", {
+                "guid": project_guid("coding", f"{selection.unit_id}\x1f{target}"),
+                "creatingUser": user,
+                "creationDateTime": created,
+            })
+            ET.SubElement(coding, "CodeRef", {"targetGUID": target})
+    for name, value in source.variables.items():
+        _variable_value(element, name, value)
+    return element
+
+
+# --------------------------------------------------------------------------- the archive
+
+
+def qdpx_members(project: Project, codebook: Codebook) -> list[tuple[str, bytes]]:
+    """The archive's members in writing order: ``project.qde``, then ``sources/<guid>.txt`` sorted."""
+    members = [("project.qde", project_xml(project, codebook))]
+    members += sorted((f"sources/{s.guid}.txt", s.text.encode("utf-8")) for s in project.sources)
+    return members
+
+
+def _write_zip(target: Path, members: list[tuple[str, bytes]]) -> None:
+    """A ZIP whose bytes depend only on the members: fixed timestamps, permissions and host system."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, compresslevel=6)
+
+
+def write_qdpx(
+    documents: pd.DataFrame,
+    units: pd.DataFrame,
+    codings: pd.DataFrame,
+    codebook: Codebook,
+    out_path: str | Path,
+    *,
+    pseudonymise: dict[str, str] | None = None,
+    created: datetime | None = None,
+    project_name: str | None = None,
+) -> Path:
+    """Write the coded corpus as a REFI-QDA project atomically; returns ``out_path``.
+
+    ``created`` is the creation date written on every element (default: a fixed
+    date, so the same input always gives the same bytes).
+    """
+    project = build_project(
+        documents, units, codings, codebook,
+        pseudonymise=pseudonymise, created=created, project_name=project_name,
+    )
+    members = qdpx_members(project, codebook)
+    write_with(out_path, lambda tmp: _write_zip(tmp, members))
+    return Path(out_path)
