@@ -1,0 +1,94 @@
+"""Word tokens with offsets into the text they came from, their standard form and stem.
+
+Tokens are found in the *cleaned* text (PDF artefacts removed, see ``clean.py``)
+and their offsets mapped back, so ``text[t.start:t.end] == t.surface`` always
+holds for the text the caller passed in.  A word broken by PDF hyphenation
+("pelaksa-\\nnaan") is one token whose surface is the verbatim slice and whose
+norm is the rejoined word ("pelaksanaan"); a page number is no token at all.
+
+What is a token: a word (letters/digits, inner apostrophes, hyphenated parts:
+"instansi-instansi", "PermenPAN-RB", "Do'a"), a number with separators
+("1.362", "2,5"), a URL, an e-mail address.  Punctuation is not a token.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from pipeline.normalise.clean import CleanText, clean_with_offsets
+from pipeline.normalise.standard import standard_form
+from pipeline.normalise.stemmer import stem
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a text: ``surface`` is ``text[start:end]`` verbatim."""
+
+    start: int
+    end: int
+    surface: str
+    norm: str  # lowercase standard word (informal words and typos mapped)
+    stem: str  # stem of norm (Sastrawi + lexicons/stem_exceptions.tsv)
+
+
+_ALNUM = r"[^\W_]"
+_URL_CHAR = r"[^\s<>\"'`{}\[\]()|\\^]"
+TOKEN_PATTERN = re.compile(
+    rf"""
+    (?:https?://|www\.){_URL_CHAR}*[^\s<>"'`{{}}\[\]()|\\^.,;:!?]       # URL
+  | (?<![\w.+-]){_ALNUM}[\w.+-]*+@{_ALNUM}[\w-]*(?:\.{_ALNUM}[\w-]*)+  # e-mail
+  | [0-9]+(?:[.,][0-9]+)+                                            # 1.362, 2,5
+  | {_ALNUM}+(?:['’]{_ALNUM}+)*(?:[-\u2010\u2011]{_ALNUM}+(?:['’]{_ALNUM}+)*)*  # word
+    """,
+    re.VERBOSE,
+)
+_NOT_A_WORD = frozenset("@/:.")
+
+
+@functools.lru_cache(maxsize=200_000)
+def analyse_word(word: str) -> tuple[str, str, bool]:
+    """(norm, stem, changed) of one token as written (memoised per distinct spelling).
+
+    ``changed`` says whether norm differs from the lowercased word.  URLs,
+    e-mails and numbers with separators are only lowercased.
+    """
+    lower = word.lower()
+    if not _NOT_A_WORD.isdisjoint(word):
+        return lower, lower, False
+    norm = standard_form(word.replace("\u2010", "-").replace("\u2011", "-").replace("’", "'"))
+    return norm, stem(norm), norm != lower
+
+
+@dataclass(frozen=True, slots=True)
+class TokenScan:
+    """The cleaned text, the tokens, and where normalisation changed a word.
+
+    ``replacements`` lists ``(start, end, norm)`` spans in ``clean.text`` whose
+    norm is not simply the lowercased word (informal words, typos, rejoined
+    hyphens keep their own spelling here).
+    """
+
+    clean: CleanText
+    tokens: list[Token]
+    replacements: list[tuple[int, int, str]]
+
+
+def scan(text: str) -> TokenScan:
+    """Clean ``text``, find its tokens, and map them back to ``text``."""
+    cleaned = clean_with_offsets(text)
+    matches = list(TOKEN_PATTERN.finditer(cleaned.text))
+    analyses = [analyse_word(m.group()) for m in matches]
+    if cleaned.clean_starts:  # something was edited: map offsets back
+        spans = cleaned.original_spans([m.span() for m in matches])
+        tokens = [Token(s, e, text[s:e], a[0], a[1]) for (s, e), a in zip(spans, analyses)]
+    else:
+        tokens = [Token(m.start(), m.end(), m.group(), a[0], a[1]) for m, a in zip(matches, analyses)]
+    replacements = [(*m.span(), a[0]) for m, a in zip(matches, analyses) if a[2]]
+    return TokenScan(cleaned, tokens, replacements)
+
+
+def tokenize(text: str) -> list[Token]:
+    """The word tokens of ``text``, with offsets into ``text``."""
+    return scan(text).tokens
