@@ -18,6 +18,7 @@ from spacy.language import Language
 from spacy.symbols import ORTH
 
 from pipeline.ingest.blocks import Block, paragraph_spans, trim_span
+from pipeline.ingest.names import canonical_agency
 from pipeline.lexicon_files import load_lines
 from pipeline.normalise.clean import clean_text
 from pipeline.schema import Document, Unit
@@ -110,7 +111,7 @@ def segment(doc: Document, blocks: list[Block]) -> list[Unit]:
                     speaker_role=block.role,
                     informant=block.informant or (meta.get("informant", "") if block.role != "researcher" else ""),
                     position=block.position or (meta.get("role", "") if block.role == "informant" else ""),
-                    agency=block.agency or meta.get("agency", ""),
+                    agency=canonical_agency(block.agency or meta.get("agency", ""), block.city or meta.get("city", "")),
                     city=block.city or meta.get("city", ""),
                     study=meta.get("study", ""),
                     path=doc.path,

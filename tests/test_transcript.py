@@ -38,9 +38,9 @@ def test_named_labels_are_separate_informants() -> None:
     )
     result = turns(text)
     assert result[1][:2] == ("Ibu NK", "informant")
-    assert result[2][:2] == ("Pak TR", "informant")
+    assert result[2][:2] == ("Bapak TR", "informant")  # one spelling per person
     _, units = units_from_text(text, "fgd.txt")
-    assert {u.informant for u in units if u.speaker_role == "informant"} == {"Ibu NK", "Pak TR"}
+    assert {u.informant for u in units if u.speaker_role == "informant"} == {"Ibu NK", "Bapak TR"}
 
 
 @pytest.mark.parametrize("stamp", ["[00:03:12] ", "00:03:12 ", "(00:03) "])
@@ -88,3 +88,17 @@ def test_no_turns_falls_back_to_paragraphs_with_a_warning() -> None:
 def test_identifiers_like_issn_are_not_speakers() -> None:
     doc, _ = units_from_text("ISSN: 2442-3777 (cetak)\n\nISSN: 2622-691X (online)\n", "jurnal.txt")
     assert doc.kind == "thesis"
+
+
+def test_group_interview_maps_each_speaker_to_their_agency() -> None:
+    text = ("---\ninformant: Ibu NK; Pak TR\nagency: Samsat; Kantor Imigrasi\ncity: Kota Malang\n---\n"
+            "Peneliti: Dari mana?\nIbu NK: Samsat.\nPak TR: Imigrasi.\n")
+    _, units = units_from_text(text, "fgd.md")
+    spoken = {u.speaker: u.agency for u in units if u.speaker_role == "informant"}
+    assert spoken == {"Ibu NK": "Samsat", "Bapak TR": "Kantor Imigrasi"}
+
+
+def test_agency_drops_the_city_it_is_in() -> None:
+    text = "Kota: Kota Padang\nInstansi: DPMPTSP Kota Padang\n\nP: Halo.\nI: Halo.\n"
+    _, units = units_from_text(text, "w.txt")
+    assert {u.agency for u in units if u.kind == "utterance"} == {"DPMPTSP"}

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pipeline.ingest.names import canonical_person
 from pipeline.lexicon_files import load_yaml
 
 _CITATION = re.compile(r"[”\"]\s*\(([^()]*?\b(?:19|20)\d{2}[a-z]?)\)\s*[.]?\s*$")
@@ -83,7 +84,7 @@ def attribute(paragraph: str) -> Attribution | None:
     city = pats["city"].search(tail)
     stops = [m.start() for m in (agency, city) if m] + [len(tail)]
     return Attribution(
-        speaker=_one_line(person.group(0)),
+        speaker=canonical_person(person.group(0)),
         role="informant",
         position=_one_line(_position(tail, min(stops))).strip("( "),
         agency=_one_line(agency.group(0)) if agency else "",

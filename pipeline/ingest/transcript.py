@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pipeline.ingest.blocks import Block, paragraph_spans, trim_span
+from pipeline.ingest.names import canonical_person, per_speaker
 from pipeline.lexicon_files import load_yaml
 
 _TIMESTAMP = r"[\[(]?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?[\])]?"
@@ -74,7 +75,7 @@ def _speaker_name(turn: TurnLabel, metadata: dict[str, str]) -> str:
         return metadata["informant"]
     if turn.role == "interviewer" and not named and metadata.get("interviewer"):
         return metadata["interviewer"]
-    return turn.label
+    return canonical_person(turn.label)
 
 
 def parse_transcript(text: str, body_start: int, metadata: dict[str, str]) -> list[Block] | None:
@@ -87,6 +88,7 @@ def parse_transcript(text: str, body_start: int, metadata: dict[str, str]) -> li
     if len({t.label.lower() for t in turns}) < 2:
         return None
     blocks = [Block(s, e, "header") for s, e in paragraph_spans(text, body_start, turns[0].line_start)]
+    agencies, positions = per_speaker(metadata, "agency"), per_speaker(metadata, "role")
     bounds = [t.line_start for t in turns[1:]] + [len(text)]
     for turn, stop in zip(turns, bounds):
         start, end = trim_span(text, turn.content_start, stop)
@@ -96,6 +98,7 @@ def parse_transcript(text: str, body_start: int, metadata: dict[str, str]) -> li
         informant = speaker if turn.role == "informant" else metadata.get("informant", "")
         blocks.append(
             Block(start, end, "turn", speaker=speaker, role=turn.role, informant=informant,
-                  agency=metadata.get("agency", ""), city=metadata.get("city", ""))
+                  agency=agencies.get(speaker, metadata.get("agency", "")), city=metadata.get("city", ""),
+                  position=positions.get(speaker, ""))
         )
     return blocks
