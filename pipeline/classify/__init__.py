@@ -1,0 +1,1 @@
+"""Classification: encoders, embedding cache, lexicon and embedding models."""

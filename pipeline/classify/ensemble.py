@@ -1,0 +1,157 @@
+"""The ensemble coder: embedding head and keyword lexicon, averaged.
+
+    >>> coder = EnsembleCoder(embedding_coder, LexiconCoder(book), weight=0.7)
+    >>> coder.explain(["Data BPJS belum sinkron dengan Dukcapil."])[0].code
+
+Codes: the probability vectors of the two coders (columns: the codebook's
+codes, then ``uncoded``) are averaged, ``weight`` on the embedding side and
+``1 - weight`` on the lexicon side; the arg-max wins, and a code whose
+averaged probability is below ``threshold`` becomes ``uncoded``.  The weight
+(and threshold) are tuned by leave-one-study-out cross-validation in
+:mod:`pipeline.train`, never on the texts being evaluated.
+
+Valence (only for coded texts; ``uncoded`` is neutral): ``valence_source``
+``lexicon`` uses the valence rules (:func:`~pipeline.classify.valence.valence_of`),
+``embedding`` uses the embedding coder's valence head.  Training keeps
+whichever scored better in cross-validation.
+
+Evidence merges both: lexicon keyword matches and valence cues, embedding
+nearest training texts, and the averaged scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from pipeline.classify.base import Prediction
+from pipeline.classify.embedding import EmbeddingCoder, _as_texts
+from pipeline.schema import UNCODED
+
+VALENCE_SOURCES = ("lexicon", "embedding")
+
+
+class EnsembleCoder(ClassifierMixin, BaseEstimator):
+    """Weighted average of an :class:`EmbeddingCoder` and a ``LexiconCoder``.
+
+    Parameters
+    ----------
+    embedding : EmbeddingCoder
+        A (usually fitted) embedding coder.
+    lexicon : LexiconCoder
+        The keyword coder of the same codebook.
+    weight : float
+        Share of the embedding probabilities in the average (0..1).
+    threshold : float
+        Lowest averaged probability a code needs, else ``uncoded``.
+    valence_source : str
+        ``lexicon`` or ``embedding`` (the latter needs a fitted valence head).
+    """
+
+    def __init__(
+        self,
+        embedding: EmbeddingCoder,
+        lexicon: Any,
+        weight: float = 0.7,
+        threshold: float = 0.3,
+        valence_source: str = "lexicon",
+    ) -> None:
+        self.embedding = embedding
+        self.lexicon = lexicon
+        self.weight = weight
+        self.threshold = threshold
+        self.valence_source = valence_source
+
+    @property
+    def codebook(self) -> Any:
+        """The codebook (the embedding coder's)."""
+        return self.embedding.codebook
+
+    @property
+    def model_id(self) -> str:
+        """``ensemble:<codebook>@<hash>`` plus ``/<name>`` once saved or loaded."""
+        name = getattr(self, "name_", "")
+        base = f"ensemble:{self.codebook.id}@{self.codebook.content_hash}"
+        return f"{base}/{name}" if name else base
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The codebook's code ids, then ``uncoded``."""
+        return self.embedding.classes_
+
+    def _check(self) -> None:
+        if self.lexicon.codebook.content_hash != self.embedding.codebook.content_hash:
+            raise ValueError("EnsembleCoder: the lexicon and embedding coders use different codebooks")
+        if self.valence_source not in VALENCE_SOURCES:
+            raise ValueError(f"EnsembleCoder: valence_source must be one of {VALENCE_SOURCES}, not {self.valence_source!r}")
+        if self.valence_source == "embedding" and not hasattr(self.embedding, "valence_coef_"):
+            raise ValueError("EnsembleCoder: valence_source 'embedding' needs an embedding coder with a valence head")
+
+    def combine(self, embedding_proba: np.ndarray, lexicon_proba: np.ndarray) -> np.ndarray:
+        """The weighted average of two probability matrices with the same columns."""
+        return self.weight * embedding_proba + (1.0 - self.weight) * lexicon_proba
+
+    def decide(self, proba: np.ndarray) -> list[str]:
+        """Arg-max per row; ``uncoded`` when it is ``uncoded`` or below ``threshold``."""
+        classes = self.classes_
+        best = proba.argmax(axis=1)
+        return [
+            UNCODED if classes[j] == UNCODED or proba[i, j] < self.threshold else str(classes[j])
+            for i, j in enumerate(best)
+        ]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Averaged probabilities (columns ``classes_``)."""
+        texts = _as_texts(texts)
+        return self.combine(self.embedding.predict_proba(texts), self.lexicon.predict_proba(texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """Code id (or ``uncoded``) per text."""
+        return np.array(self.decide(self.predict_proba(texts)), dtype=object)
+
+    def explain(self, texts: Sequence[str]) -> list[Prediction]:
+        """Code, confidence, valence and the merged evidence of both coders, per text."""
+        self._check()
+        texts = _as_texts(texts)
+        embeddings = self.embedding.embed(texts)
+        lexical = self.lexicon.explain(texts)
+        proba = self.combine(
+            self.embedding.proba_from_embeddings(embeddings), self.lexicon.predict_proba(texts)
+        )
+        codes = self.decide(proba)
+        near = self.embedding.neighbours(embeddings)
+        valence_rows = self.embedding.valence_proba(embeddings) if self.valence_source == "embedding" else None
+        predictions = []
+        for i, (text, code) in enumerate(zip(texts, codes)):
+            scores = {c: round(float(p), 4) for c, p in zip(self.codebook.code_ids, proba[i, :-1])}
+            column = list(self.classes_).index(code)
+            valence, cues = self._valence(text, code, None if valence_rows is None else valence_rows[i])
+            words = sorted({term["term"] for term in lexical[i].terms if term["code"] == code})
+            reason = self._reason(code, scores, words, float(proba[i, column]))
+            predictions.append(
+                Prediction(code, float(proba[i, column]), valence, scores, lexical[i].terms, near[i], cues, reason)
+            )
+        return predictions
+
+    def _valence(self, text: str, code: str, valence_row: np.ndarray | None) -> tuple[str, list[dict[str, Any]]]:
+        """(valence, cues): neutral for uncoded texts; else the chosen source."""
+        from pipeline.classify.valence import valence_of
+
+        if code == UNCODED:
+            return "neutral", []
+        polarity, _, cues = valence_of(text)
+        if valence_row is not None:
+            polarity = str(self.embedding.valence_classes_[int(valence_row.argmax())])
+        return polarity, cues
+
+    def _reason(self, code: str, scores: dict[str, float], words: list[str], confidence: float) -> str:
+        ranked = sorted(scores.items(), key=lambda item: -item[1])
+        best, best_score = ranked[0]
+        mix = f"embedding x{self.weight:.2f} + lexicon x{1 - self.weight:.2f}"
+        if code == UNCODED:
+            return f"uncoded: best code {best} ({best_score:.2f}) below {self.threshold:.2f} ({mix})"
+        matched = f"; keywords {', '.join(repr(w) for w in words)}" if words else "; no keyword matched"
+        return f"{code} ({confidence:.2f}, {mix}){matched}"

@@ -1,0 +1,414 @@
+"""Save and load model folders: JSON + NPZ only, never pickle, checked on load.
+
+    >>> save_model(coder, Path("models/perry6"), training={...}, created="2025-06-01")
+    >>> coder = load_model(Path("models/perry6"), load_codebook("perry6"))
+
+A model folder holds:
+
+- ``manifest.json``: format version, kind (``ensemble`` / ``embedding``),
+  codebook id + version + content hash, encoder name + weights checksum,
+  parameters and learned scalars, every array's file/shape/dtype, the
+  training data hash and counts, metrics (incl. cross-validation), package
+  versions and a ``created`` date (given, or ``$SOURCE_DATE_EPOCH``, so
+  rebuilding the same data gives identical bytes);
+- ``arrays.npz``: prototypes, head weights, valence head, training embeddings
+  (float16), written with fixed zip timestamps, read with ``allow_pickle=False``;
+- ``training.json``: the training texts and their codes (the evidence's
+  nearest examples come from here);
+- ``README.md``: a generated model card.
+
+:func:`load_model` refuses, with one line naming the folder: pickled files,
+file names leaving the folder, an unknown format version, a codebook or
+encoder that differs from the one the model was trained with, and arrays
+whose shapes disagree with the manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import zipfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.classify.embedding import EmbeddingCoder
+from pipeline.classify.ensemble import EnsembleCoder
+from pipeline.codebook import Codebook, load_codebook
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = "arrays.npz"
+TRAINING = "training.json"
+CARD = "README.md"
+FORBIDDEN_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pck", ".dill")
+PACKAGES = ("numpy", "scikit-learn", "sentence-transformers", "torch")
+EMBEDDING_PARAMS = ("C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state")
+
+
+class ModelFolderError(ValueError):
+    """A model folder that cannot be used; the message is one line naming the folder."""
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_model(
+    coder: EnsembleCoder | EmbeddingCoder,
+    folder: Path,
+    training: dict[str, Any] | None = None,
+    created: str | None = None,
+) -> Path:
+    """Write ``coder`` to ``folder`` (created if needed); returns the folder.
+
+    ``training`` is the manifest's training section (data hash, counts, CV
+    metrics; see :meth:`pipeline.train.TrainResult.training_info`).
+    """
+    embedding = coder.embedding if isinstance(coder, EnsembleCoder) else coder
+    if not embedding.is_supervised:
+        embedding.prototypes()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = _arrays_of(embedding)
+    manifest = build_manifest(coder, embedding, arrays, training or {}, created or default_created())
+    texts = {
+        "texts": list(getattr(embedding, "train_texts_", [])),
+        "codes": list(getattr(embedding, "train_labels_", [])),
+    }
+    _write_bytes(folder / ARRAYS, npz_bytes(arrays))
+    _write_bytes(folder / TRAINING, _json_bytes(texts))
+    _write_bytes(folder / MANIFEST, _json_bytes(manifest))
+    _write_bytes(folder / CARD, model_card(manifest, folder.name).encode("utf-8"))
+    return folder
+
+
+def default_created() -> str:
+    """``$SOURCE_DATE_EPOCH`` as a date (reproducible builds), else today."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else dt.datetime.now(dt.UTC)
+    return moment.date().isoformat()
+
+
+def _arrays_of(embedding: EmbeddingCoder) -> dict[str, np.ndarray]:
+    """The learned arrays of an embedding coder, by name (absent heads are left out)."""
+    names = {
+        "prototypes": "prototypes_",
+        "coef": "coef_",
+        "intercept": "intercept_",
+        "valence_coef": "valence_coef_",
+        "valence_intercept": "valence_intercept_",
+        "train_embeddings": "train_embeddings_",
+    }
+    return {name: np.asarray(getattr(embedding, attr)) for name, attr in names.items() if hasattr(embedding, attr)}
+
+
+def build_manifest(
+    coder: EnsembleCoder | EmbeddingCoder,
+    embedding: EmbeddingCoder,
+    arrays: dict[str, np.ndarray],
+    training: dict[str, Any],
+    created: str,
+) -> dict[str, Any]:
+    """The manifest as plain data."""
+    encoder = embedding.get_encoder()
+    book = embedding.codebook
+    learned: dict[str, Any] = {}
+    if embedding.is_supervised:
+        learned = {
+            "head_classes": [str(c) for c in embedding.head_classes_],
+            "temperature": float(embedding.temperature_),
+            "threshold": float(embedding.threshold_),
+        }
+    if hasattr(embedding, "valence_classes_"):
+        learned["valence_classes"] = [str(c) for c in embedding.valence_classes_]
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": "ensemble" if isinstance(coder, EnsembleCoder) else "embedding",
+        "codebook": {"id": book.id, "version": book.version, "hash": book.content_hash},
+        "encoder": {"name": encoder.name, "checksum": encoder.checksum, "dim": int(encoder.dim)},
+        "embedding": {"params": {name: getattr(embedding, name) for name in EMBEDDING_PARAMS}, "learned": learned},
+        "arrays": {
+            name: {"file": ARRAYS, "shape": list(array.shape), "dtype": str(array.dtype)} for name, array in arrays.items()
+        },
+        "training_texts": TRAINING,
+        "training": training,
+        "packages": package_versions(),
+        "created": created,
+    }
+    if isinstance(coder, EnsembleCoder):
+        manifest["ensemble"] = {
+            "weight": float(coder.weight),
+            "threshold": float(coder.threshold),
+            "valence_source": coder.valence_source,
+            "lexicon": {"threshold": float(coder.lexicon.threshold), "min_margin": float(coder.lexicon.min_margin)},
+        }
+    return manifest
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a model depends on, and of wogcode."""
+    from pipeline import __version__
+
+    versions = {"wogcode": __version__}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive with fixed timestamps and sorted members (same arrays, same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename (a crash never leaves half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def model_card(manifest: dict[str, Any], name: str) -> str:
+    """The generated README: what the model codes, what it was trained on, how well it did."""
+    book, training = manifest["codebook"], manifest.get("training") or {}
+    lines = [
+        f"# Model `{name}`: {manifest['kind']} coder for codebook `{book['id']}`",
+        "",
+        "Generated by `wogcode train`; do not edit by hand (retrain instead).",
+        "",
+        f"- codebook: `{book['id']}` version {book['version']}, content hash `{book['hash']}`",
+        f"- encoder: `{manifest['encoder']['name']}` (weights sha256 `{manifest['encoder']['checksum'][:16]}...`)",
+        f"- created: {manifest['created']}; format version {manifest['format_version']}",
+    ]
+    if "ensemble" in manifest:
+        ens = manifest["ensemble"]
+        lines.append(
+            f"- ensemble: embedding weight {ens['weight']:.2f}, lexicon weight {1 - ens['weight']:.2f}, "
+            f"valence from {ens['valence_source']}"
+        )
+    if training:
+        lines += ["", "## Training data", "", f"{training.get('n_examples', 0)} texts "
+                  f"(sha256 `{str(training.get('data_sha256', ''))[:16]}...`).", "",
+                  "| code | texts |", "|---|---|"]
+        lines += [f"| {code} | {n} |" for code, n in (training.get("counts_per_code") or {}).items()]
+        lines += ["", "Sources: " + ", ".join(f"{k} {v}" for k, v in (training.get("counts_per_source") or {}).items())]
+    cv = training.get("cv") if training else None
+    if cv:
+        kappa = "n/a" if cv.get("kappa") is None else f"{cv['kappa']:.3f}"
+        valence = "n/a" if cv.get("valence_accuracy") is None else f"{cv['valence_accuracy']:.3f}"
+        lines += [
+            "", "## Leave-one-study-out cross-validation", "",
+            f"Each study coded by a model that never saw it ({cv['n']} texts, {len(cv['studies'])} studies).", "",
+            f"- macro-F1 {cv['macro_f1']:.3f}, kappa {kappa}, accuracy {cv['accuracy']:.3f}",
+            f"- valence accuracy {valence} on {cv['valence_n']} texts with a valence label",
+            f"- embedding only: macro-F1 {cv['embedding_only_macro_f1']:.3f}; "
+            f"lexicon only: {cv['lexicon_only_macro_f1']:.3f}",
+        ]
+    lines += [
+        "", "## Limits", "",
+        "Trained on few studies; thesis units are labelled by the dimension heading they stand under, "
+        "which is noisy. Check codings before citing them. Loading refuses another codebook version or encoder.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_model(folder: Path, codebook: Codebook | None = None) -> EnsembleCoder | EmbeddingCoder:
+    """The coder saved in ``folder``, after checking it is safe and matches ``codebook`` and the encoder.
+
+    Without ``codebook`` the shipped codebook the manifest names is used
+    (and must still have the hash the model was trained for).
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    book = codebook if codebook is not None else _shipped_codebook(folder, manifest)
+    check_codebook(folder, manifest, book)
+    encoder = _matching_encoder(folder, manifest)
+    arrays = read_arrays(folder, manifest)
+    texts = _read_json(folder, manifest["training_texts"])
+    return build_coder(folder, manifest, book, encoder, arrays, texts)
+
+
+def _fail(folder: Path, reason: str) -> ModelFolderError:
+    return ModelFolderError(f"{folder}: {reason}")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest, after refusing pickled files and an unknown format version."""
+    if not folder.is_dir():
+        raise _fail(folder, "no such model folder")
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in FORBIDDEN_SUFFIXES:
+            raise _fail(folder, f"refusing to load: '{path.relative_to(folder)}' is a pickle file (models are JSON/NPZ only)")
+    manifest = _read_json(folder, MANIFEST)
+    if not isinstance(manifest, dict):
+        raise _fail(folder, f"{MANIFEST} is not a JSON object")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise _fail(folder, f"unknown model format_version {version!r} (this wogcode reads {FORMAT_VERSION})")
+    for key in ("kind", "codebook", "encoder", "embedding", "arrays", "training_texts"):
+        if key not in manifest:
+            raise _fail(folder, f"{MANIFEST} lacks '{key}'")
+    return manifest
+
+
+def safe_path(folder: Path, name: Any) -> Path:
+    """``folder / name`` when ``name`` is a plain file name inside the folder; else refused."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise _fail(folder, f"file name {name!r} in the manifest leaves the model folder")
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise _fail(folder, f"file name {name!r} in the manifest leaves the model folder")
+    if not path.is_file():
+        raise _fail(folder, f"missing file '{name}'")
+    return path
+
+
+def _read_json(folder: Path, name: str) -> Any:
+    path = safe_path(folder, name)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(folder, f"'{name}' is not valid JSON ({exc})") from None
+
+
+def _shipped_codebook(folder: Path, manifest: dict[str, Any]) -> Codebook:
+    try:
+        return load_codebook(manifest["codebook"]["id"])
+    except Exception as exc:  # noqa: BLE001 - one line for the user
+        raise _fail(folder, f"cannot load the model's codebook '{manifest['codebook'].get('id')}': {exc}") from None
+
+
+def check_codebook(folder: Path, manifest: dict[str, Any], book: Codebook) -> None:
+    """Refuse a codebook other than the one (id and content hash) the model was trained for."""
+    trained = manifest["codebook"]
+    if trained.get("id") != book.id or trained.get("hash") != book.content_hash:
+        raise _fail(
+            folder,
+            f"model was trained for {trained.get('id')}@{trained.get('hash')} (version {trained.get('version')}), "
+            f"you asked for {book.id}@{book.content_hash} (version {book.version}); retrain it with `wogcode train`",
+        )
+
+
+def _matching_encoder(folder: Path, manifest: dict[str, Any]) -> Any:
+    """The encoder the model was trained with, refused when its weights checksum differs."""
+    from pipeline.classify import build_encoder
+    from pipeline.classify.embedding import default_encoder
+    from pipeline.classify.encoder import Encoder
+
+    wanted = manifest["encoder"]
+    encoder = default_encoder() if wanted.get("name") == build_encoder.ENCODER_NAME else Encoder.load(wanted.get("name"))
+    if encoder.checksum != wanted.get("checksum"):
+        raise _fail(
+            folder,
+            f"encoder checksum mismatch: model was trained with {wanted.get('name')} "
+            f"sha256 {str(wanted.get('checksum'))[:12]}..., the installed one is {encoder.checksum[:12]}...",
+        )
+    return encoder
+
+
+def read_arrays(folder: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every array the manifest lists, with its shape and dtype checked."""
+    arrays: dict[str, np.ndarray] = {}
+    opened: dict[str, Any] = {}
+    try:
+        for name, spec in manifest["arrays"].items():
+            file = spec.get("file")
+            if file not in opened:
+                try:
+                    opened[file] = np.load(safe_path(folder, file), allow_pickle=False)
+                except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                    raise _fail(folder, f"'{file}' is not a readable NPZ archive ({exc})") from None
+            if name not in opened[file].files:
+                raise _fail(folder, f"array '{name}' missing from '{file}'")
+            try:
+                array = opened[file][name]
+            except ValueError as exc:
+                raise _fail(folder, f"array '{name}' in '{file}' cannot be read without pickle ({exc})") from None
+            if list(array.shape) != list(spec.get("shape", [])) or str(array.dtype) != spec.get("dtype"):
+                raise _fail(
+                    folder,
+                    f"array '{name}' is {array.dtype}{list(array.shape)}, the manifest says {spec.get('dtype')}{spec.get('shape')}",
+                )
+            arrays[name] = array
+    finally:
+        for archive in opened.values():
+            archive.close()
+    return arrays
+
+
+def build_coder(
+    folder: Path,
+    manifest: dict[str, Any],
+    book: Codebook,
+    encoder: Any,
+    arrays: dict[str, np.ndarray],
+    texts: dict[str, Any],
+) -> EnsembleCoder | EmbeddingCoder:
+    """Rebuild the coder from checked parts, cross-checking the shapes against each other."""
+    params = manifest["embedding"]["params"]
+    learned = manifest["embedding"]["learned"]
+    embedding = EmbeddingCoder(book, encoder=encoder, **{k: params[k] for k in EMBEDDING_PARAMS if k in params})
+    dim, n_codes = int(manifest["encoder"]["dim"]), len(book.codes)
+    _expect(folder, arrays, "prototypes", (n_codes, dim))
+    embedding.prototypes_ = arrays["prototypes"].astype(np.float32)
+    if "coef" in arrays:
+        classes = learned.get("head_classes", [])
+        _expect(folder, arrays, "coef", (len(classes), dim))
+        _expect(folder, arrays, "intercept", (len(classes),))
+        n_train = len(texts.get("texts", []))
+        _expect(folder, arrays, "train_embeddings", (n_train, dim))
+        if len(texts.get("codes", [])) != n_train:
+            raise _fail(folder, f"{TRAINING} has {n_train} texts but {len(texts.get('codes', []))} codes")
+        embedding.head_classes_ = np.array(classes, dtype=object)
+        embedding.coef_, embedding.intercept_ = arrays["coef"], arrays["intercept"]
+        embedding.temperature_, embedding.threshold_ = float(learned["temperature"]), float(learned["threshold"])
+        embedding.train_embeddings_ = arrays["train_embeddings"]
+        embedding.train_texts_, embedding.train_labels_ = list(texts["texts"]), list(texts["codes"])
+    if "valence_coef" in arrays:
+        classes = learned.get("valence_classes", [])
+        _expect(folder, arrays, "valence_coef", (len(classes), dim))
+        _expect(folder, arrays, "valence_intercept", (len(classes),))
+        embedding.valence_classes_ = np.array(classes, dtype=object)
+        embedding.valence_coef_, embedding.valence_intercept_ = arrays["valence_coef"], arrays["valence_intercept"]
+    embedding.name_ = folder.name
+    if manifest["kind"] == "embedding":
+        return embedding
+    if manifest["kind"] != "ensemble" or "ensemble" not in manifest:
+        raise _fail(folder, f"unknown model kind {manifest['kind']!r}")
+    from pipeline.classify.lexicon import LexiconCoder
+
+    ens = manifest["ensemble"]
+    lexicon = LexiconCoder(book, threshold=ens["lexicon"]["threshold"], min_margin=ens["lexicon"]["min_margin"])
+    coder = EnsembleCoder(embedding, lexicon, ens["weight"], ens["threshold"], ens["valence_source"])
+    coder.name_ = folder.name
+    return coder
+
+
+def _expect(folder: Path, arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a missing array or one whose shape disagrees with the codebook/encoder/training texts."""
+    if name not in arrays:
+        raise _fail(folder, f"array '{name}' is missing")
+    if tuple(arrays[name].shape) != shape:
+        raise _fail(folder, f"array '{name}' has shape {list(arrays[name].shape)}, expected {list(shape)}")

@@ -1,0 +1,97 @@
+"""The embedding coder and ensemble on the real default encoder (e5-small, offline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.classify.embedding import EmbeddingCoder, default_encoder
+from pipeline.classify.ensemble import EnsembleCoder
+from pipeline.classify.lexicon import LexiconCoder
+from pipeline.codebook import load_codebook
+from pipeline.schema import UNCODED
+from pipeline.train import heading_code, heading_table
+
+COORDINATION = "Rapat koordinasi antar instansi digelar setiap bulan untuk bertukar informasi dan menyamakan langkah."
+
+#: A few labelled texts, two per code, as a researcher would correct them.
+LABELLED = [
+    ("Kepala dinas memimpin rapat koordinasi dengan semua instansi tiap bulan.", "koordinasi", "positive"),
+    ("Komunikasi antar instansi masih kurang karena jarang ada rapat bersama.", "koordinasi", "negative"),
+    ("Semua layanan perizinan kini berada dalam satu gedung MPP.", "integrasi", "positive"),
+    ("Aplikasi pelayanan tiap instansi masih terpisah dan belum terintegrasi.", "integrasi", "negative"),
+    ("Dibentuk kelompok kerja bersama yang melibatkan seluruh tenant MPP.", "kedekatan_pelibatan", "positive"),
+    ("Struktur organisasi MPP belum melibatkan instansi vertikal secara penuh.", "kedekatan_pelibatan", "negative"),
+]
+
+
+@pytest.fixture(scope="module")
+def perry6():
+    return load_codebook("perry6")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return default_encoder()
+
+
+@pytest.fixture(scope="module")
+def trained(perry6, encoder) -> EmbeddingCoder:
+    texts, codes, valences = zip(*LABELLED)
+    return EmbeddingCoder(perry6, encoder=encoder).fit(list(texts), list(codes), list(valences))
+
+
+def test_zero_shot_codes_an_obvious_coordination_sentence(perry6, encoder):
+    coder = EmbeddingCoder(perry6, encoder=encoder)
+    prediction = coder.explain([COORDINATION])[0]
+    assert prediction.code == "koordinasi"
+    assert max(prediction.scores, key=prediction.scores.get) == "koordinasi"
+
+
+def test_zero_shot_leaves_small_talk_uncoded(perry6, encoder):
+    assert list(EmbeddingCoder(perry6, encoder=encoder).predict(["Oke.", "Selamat pagi, Bu."])) == [UNCODED, UNCODED]
+
+
+def test_trained_head_predicts_its_training_texts_back(trained):
+    texts, codes, _ = zip(*LABELLED)
+    assert list(trained.predict(list(texts))) == list(codes)
+    assert trained.coef_.shape == (3, trained.get_encoder().dim)
+
+
+def test_evidence_lists_three_nearest_training_examples(trained):
+    prediction = trained.explain([COORDINATION])[0]
+    assert len(prediction.neighbours) == 3
+    first = prediction.neighbours[0]
+    assert first["code"] == "koordinasi" and first["text"] in {t for t, _, _ in LABELLED}
+    similarities = [n["similarity"] for n in prediction.neighbours]
+    assert similarities == sorted(similarities, reverse=True)
+    assert set(prediction.scores) == {"koordinasi", "integrasi", "kedekatan_pelibatan"}
+
+
+def test_probabilities_are_over_codes_then_uncoded(trained):
+    proba = trained.predict_proba([COORDINATION, "Semua layanan dalam satu gedung."])
+    assert proba.shape == (2, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert list(trained.classes_)[-1] == UNCODED
+
+
+def test_fit_refuses_labels_outside_the_codebook(perry6, encoder):
+    with pytest.raises(ValueError, match="'sinkronisasi' is not a code of 'perry6'"):
+        EmbeddingCoder(perry6, encoder=encoder).fit(["a", "b"], ["koordinasi", "sinkronisasi"])
+
+
+def test_ensemble_merges_keywords_and_neighbours(perry6, trained):
+    coder = EnsembleCoder(trained, LexiconCoder(perry6), weight=0.5)
+    prediction = coder.explain(["Koordinasi antar instansi belum berjalan baik karena jarang rapat."])[0]
+    assert prediction.code == "koordinasi"
+    assert any(term["code"] == "koordinasi" for term in prediction.terms)
+    assert len(prediction.neighbours) == 3
+    assert prediction.valence == "negative"
+
+
+def test_thesis_headings_map_to_codes_of_the_right_codebook(perry6):
+    tables = {cb: heading_table(load_codebook(cb)) for cb in ("perry6", "tamtanus")}
+    assert heading_code("BAB IV > 4.2 Hasil Penelitian > c. Kedekatan dan Pelibatan", tables, "perry6") == (
+        "c. Kedekatan dan Pelibatan", "kedekatan_pelibatan")
+    assert heading_code("Hasil > 3. Sinkronisasi", tables, "perry6") is None  # another framework's heading
+    assert heading_code("BAB IV > PENUTUP > 4.1 Kesimpulan", tables, "perry6") is None
