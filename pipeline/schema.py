@@ -24,9 +24,9 @@ METADATA_FIELDS: tuple[str, ...] = (
 #: Unit kinds.  ``utterance``: a sentence spoken in an interview turn;
 #: ``narrative``: a sentence of researcher prose in a thesis; ``quote``: a
 #: sentence inside a quoted interview excerpt in a thesis; ``heading``,
-#: ``header`` (metadata lines) and ``caption`` are structure, kept so nothing
-#: of the source is lost, and never coded.
-UNIT_KINDS: tuple[str, ...] = ("utterance", "narrative", "quote", "heading", "header", "caption")
+#: ``header`` (metadata lines), ``caption`` and ``reference`` (bibliography
+#: entries) are structure, kept so nothing of the source is lost, and never coded.
+UNIT_KINDS: tuple[str, ...] = ("utterance", "narrative", "quote", "heading", "header", "caption", "reference")
 CODABLE_KINDS: frozenset[str] = frozenset({"utterance", "narrative", "quote"})
 
 #: Speaker roles.

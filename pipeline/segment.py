@@ -30,6 +30,7 @@ BLOCK_TO_UNIT_KIND = {
     "heading": "heading",
     "header": "header",
     "caption": "caption",
+    "reference": "reference",
 }
 SPLIT_KINDS = frozenset({"turn", "paragraph", "quote"})
 _LIST_MARKER = re.compile(r"^\(?[0-9a-zA-Z]{1,3}[.)]$")

@@ -104,3 +104,13 @@ def test_seeds_are_theses_and_every_unit_slices_back(seed_result) -> None:
     assert len(docs) == 4 and {d.kind for d in docs.values()} == {"thesis"}
     for u in seed_result.units:
         assert docs[u.doc_id].text[u.start:u.end] == u.text
+
+
+def test_bibliography_entries_are_kept_but_not_codable() -> None:
+    text = ("4. Kesimpulan\n\nKoordinasi belum optimal.\n\n5 Daftar Pustaka\n\n"
+            "- Sudrajat. 2021. *Whole of Government*. Sukabumi.\n\n**Jurnal**\n\n- Ritonga. 2023. Koordinasi MPP.\n")
+    _, units = units_from_text(text, "artikel.txt")
+    kinds = {u.text: u.kind for u in units}
+    assert kinds["Koordinasi belum optimal."] == "narrative"
+    assert kinds["- Sudrajat. 2021. *Whole of Government*. Sukabumi."] == "reference"
+    assert kinds["- Ritonga. 2023. Koordinasi MPP."] == "reference"

@@ -13,7 +13,7 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 class Block:
     """A span of Document.text with the structure it belongs to.
 
-    ``kind``: turn | paragraph | quote | heading | header | caption.
+    ``kind``: turn | paragraph | quote | heading | header | caption | reference.
     """
 
     start: int

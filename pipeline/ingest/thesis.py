@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pipeline.ingest.attribution import Attribution, attribute, citation_speaker
 from pipeline.ingest.blocks import Block, paragraph_spans, trim_span
+from pipeline.lexicon_files import load_yaml
 
 _TERMINAL = ".!?:;”\"'’)]"
 _PAGE_NUMBER_TAIL = re.compile(r"\s\d{1,3}$")
@@ -20,7 +21,7 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
 _BAB = re.compile(r"^BAB\s+([IVXLC]+|\d+)\b", re.I)
 _DECIMAL = re.compile(r"^(\d+(?:\.\d+)+)\.?\s+\S")
-_NUMBERED = re.compile(r"^(\d+)[.)]\s+\S")
+_NUMBERED = re.compile(r"^(\d+)(?:[.)]\s+\S|\s+[A-Z])")
 _LETTERED = re.compile(r"^([a-z])[.)]\s+\S")
 _ROMAN = re.compile(r"^([IVX]+)[.)]\s+\S")
 _CAPTION = re.compile(r"^(Gambar|Tabel|Grafik|Bagan|Diagram|Sumber|Foto)\b", re.I)
@@ -57,7 +58,8 @@ def heading_style(line: str) -> str | None:
         return "bab"
     if _CAPTION.match(title):
         return None
-    if title[-1] in ".,;" or (not is_markdown and ":" in line):
+    short_label = len(words) <= 2 and line.rstrip().endswith(":") and ":" not in line.rstrip()[:-1]
+    if title[-1] in ".,;" or (not is_markdown and ":" in line and not short_label):
         return None
     for style, pattern in (("decimal", _DECIMAL), ("numbered", _NUMBERED),
                            ("lettered", _LETTERED), ("roman", _ROMAN)):
@@ -151,6 +153,13 @@ def is_quote(paragraph: str) -> bool:
     return len(body) > 1 and body[0] in _QUOTE_OPEN and any(q in body[1:] for q in "”\"»")
 
 
+def is_reference_section(stack: list[Heading]) -> bool:
+    """True inside a bibliography ('5 Daftar Pustaka', 'REFERENCES'), at any depth."""
+    names = load_yaml("sections.yaml")["reference_headings"]
+    titles = (re.sub(r"^[\dIVXivx.\s]+|^[a-z][.)]\s*", "", h.title).strip().lower() for h in stack)
+    return any(title in names for title in titles)
+
+
 def parse_thesis(text: str, body_start: int, metadata: dict[str, str]) -> list[Block]:
     """Blocks of a thesis text: headings, captions, paragraphs and attributed quotes."""
     blocks: list[Block] = []
@@ -170,9 +179,9 @@ def parse_thesis(text: str, body_start: int, metadata: dict[str, str]) -> list[B
         if _CAPTION.match(chunk):
             blocks.append(Block(start, end, "caption", section=section))
             continue
-        block = Block(start, end, "paragraph", section=section, role="researcher",
-                      city=metadata.get("city", ""))
-        if is_quote(chunk):
+        block = Block(start, end, "reference" if is_reference_section(stack) else "paragraph",
+                      section=section, role="researcher", city=metadata.get("city", ""))
+        if block.kind == "paragraph" and is_quote(chunk):
             found = attribute(previous_paragraph) or previous_attribution or citation_speaker(chunk)
             block.kind = "quote"
             if found:
