@@ -56,23 +56,35 @@ class Coder(Protocol):
     def explain(self, texts: Sequence[str]) -> list[Prediction]: ...
 
 
-def uncodable(kind: str) -> Prediction:
-    """The decision for a unit that is structure, not speech (heading, header, caption)."""
-    return Prediction(UNCODED, 0.0, "neutral", reason=f"{kind} units are not coded")
+def uncodable(why: str) -> Prediction:
+    """The decision for a unit that is not an informant's or author's statement."""
+    return Prediction(UNCODED, 0.0, "neutral", reason=why)
 
 
-def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text") -> pd.DataFrame:
-    """One Coding row per unit (``uncoded`` included), in unit order.
+def why_not_coded(kind: str, speaker_role: str, code_interviewer: bool) -> str | None:
+    """Why a unit is never sent to the coder, or None if it is coded.
 
-    Only codable kinds (utterance, narrative, quote) go to the coder; interviewer
-    turns are coded too (the model decides; they are usually uncoded).
+    Structure (headings, headers, captions, references) is not speech; interviewer
+    turns are questions and prompts, which the codebooks leave uncoded.
     """
-    codable = units["kind"].isin(CODABLE_KINDS).to_numpy()
+    if kind not in CODABLE_KINDS:
+        return f"{kind} units are not coded"
+    if speaker_role == "interviewer" and not code_interviewer:
+        return "interviewer turns are not coded (questions and prompts)"
+    return None
+
+
+def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text",
+               code_interviewer: bool = False) -> pd.DataFrame:
+    """One Coding row per unit (``uncoded`` included, with the reason), in unit order."""
+    roles = units["speaker_role"] if "speaker_role" in units else pd.Series("", index=units.index)
+    reasons = [why_not_coded(k, r, code_interviewer) for k, r in zip(units["kind"], roles)]
+    codable = [reason is None for reason in reasons]
     texts = units.loc[codable, text_column].astype(str).tolist()
     predictions = iter(coder.explain(texts)) if texts else iter(())
     rows = []
-    for unit_id, kind, is_codable in zip(units["unit_id"], units["kind"], codable):
-        pred = next(predictions) if is_codable else uncodable(kind)
+    for unit_id, reason in zip(units["unit_id"], reasons):
+        pred = next(predictions) if reason is None else uncodable(reason)
         rows.append(
             Coding(
                 unit_id=unit_id,
