@@ -11,12 +11,13 @@ import importlib
 import pkgutil
 import sys
 
+import pipeline
 from pipeline import __version__, commands
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Collect every command module into one parser."""
-    parser = argparse.ArgumentParser(prog="wogcode", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="wogcode", description=pipeline.__doc__)
     parser.add_argument("--version", action="version", version=f"wogcode {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
