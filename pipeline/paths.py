@@ -15,3 +15,9 @@ def cache_dir() -> Path:
     root = Path(os.environ.get("WOGCODE_CACHE", Path.home() / ".cache" / "wogcode"))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def embeddings_dir() -> Path:
+    """The embedding cache: $WOGCODE_EMBED_CACHE or <cache_dir>/embeddings."""
+    override = os.environ.get("WOGCODE_EMBED_CACHE")
+    return Path(override) if override else cache_dir() / "embeddings"

@@ -454,10 +454,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the default offline sentence encoder.")
     parser.add_argument("--dest", type=Path, default=None, help="target folder (default: the wogcode cache)")
     args = parser.parse_args(argv)
+    dest = args.dest if args.dest is not None else default_encoder_dir()
     try:
-        folder = build_default_encoder(args.dest)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        folder = build_default_encoder(dest)
+    except (ValueError, RuntimeError) as exc:
         print(f"build_encoder: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"build_encoder: error: {dest}: cannot build the encoder here ({exc.strerror or exc})", file=sys.stderr)
         return 2
     print(folder)
     return 0

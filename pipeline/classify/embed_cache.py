@@ -1,7 +1,8 @@
 """On-disk cache of sentence embeddings, keyed by (encoder key, sha256 of the text).
 
-Vectors live in one SQLite file (``<cache>/embeddings/embeddings.sqlite3``) as
-raw little-endian float32 blobs: no pickle anywhere. Each row also stores a
+Vectors live in one SQLite file, ``embeddings.sqlite3`` under
+``$WOGCODE_EMBED_CACHE`` or ``<cache>/embeddings``, as raw little-endian
+float32 blobs: no pickle anywhere. Each row also stores a
 sha256 over its own key and vector bytes, so a damaged or swapped entry is
 detected on read, dropped, and reported as a miss (the caller re-encodes it);
 it is never trusted. Writes happen in one transaction per batch, so a crash
@@ -41,8 +42,8 @@ CREATE TABLE IF NOT EXISTS vectors (
 
 
 def default_cache_dir() -> Path:
-    """``<wogcode cache>/embeddings``."""
-    return paths.cache_dir() / "embeddings"
+    """``$WOGCODE_EMBED_CACHE`` or ``<wogcode cache>/embeddings`` (see :func:`pipeline.paths.embeddings_dir`)."""
+    return paths.embeddings_dir()
 
 
 def text_sha256(text: str) -> str:

@@ -118,8 +118,10 @@ def load_named_model(name_or_path: str, folder: Path | None) -> SentenceTransfor
 
 def folder_checksum(folder: Path) -> str:
     """sha256 of a model folder's weights: the file's own sha256 if there is one weight file,
-    else a sha256 over the sorted ``path:sha256`` lines of all of them."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    else a sha256 over the sorted ``path:sha256`` lines of all of them (of all files if none looks
+    like weights)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files = [p for p in files if p.suffix in WEIGHT_SUFFIXES] or files
     if len(files) == 1:
         return build_encoder.sha256_file(files[0])
     lines = "".join(f"{p.relative_to(folder).as_posix()}:{build_encoder.sha256_file(p)}\n" for p in files)
