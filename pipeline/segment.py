@@ -69,8 +69,24 @@ def merge_spans(text: str, spans: list[tuple[int, int]], inside_quote_block: boo
     return merged
 
 
+@lru_cache(maxsize=1)
+def _terminators() -> frozenset[str]:
+    """Characters after which the sentencizer may end a sentence."""
+    return frozenset(sentence_splitter().get_pipe("sentencizer").punct_chars)
+
+
+def is_one_sentence(piece: str) -> bool:
+    """True when no sentence terminator occurs before the final punctuation (no split possible)."""
+    terminators = _terminators()
+    body = piece.rstrip().rstrip("".join(terminators) + "\"”’)]")
+    return not any(ch in terminators for ch in body)
+
+
 def sentence_spans(text: str, start: int, end: int, inside_quote_block: bool = False) -> list[tuple[int, int]]:
     """Trimmed sentence spans (document offsets) covering every non-space character of text[start:end]."""
+    if is_one_sentence(text[start:end]):  # fast path: most interview turns are one sentence
+        span = trim_span(text, start, end)
+        return [span] if span[0] < span[1] else []
     doc = sentence_splitter()(text[start:end])
     spans = []
     for sent in doc.sents:
