@@ -10,6 +10,7 @@ sentence it numbers.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -37,14 +38,28 @@ _LIST_MARKER = re.compile(r"^\(?[0-9a-zA-Z]{1,3}[.)]$")
 MAX_QUOTE_MERGE = 6
 
 
+_SPLITTER_LOCK = threading.Lock()
+#: The sentencizer holds no model, so long blocks (a 50 MB one-line transcript) are fine.
+MAX_BLOCK_CHARS = 200_000_000
+
+
 @lru_cache(maxsize=1)
-def sentence_splitter() -> Language:
-    """The process-wide spaCy pipeline: blank('id') + sentencizer + abbreviation special cases."""
+def _build_splitter() -> Language:
     nlp = spacy.blank("id")
+    nlp.max_length = MAX_BLOCK_CHARS
     for abbreviation in load_lines("abbreviations.txt"):
         nlp.tokenizer.add_special_case(abbreviation, [{ORTH: abbreviation}])
     nlp.add_pipe("sentencizer")
     return nlp
+
+
+def sentence_splitter() -> Language:
+    """The process-wide spaCy pipeline: blank('id') + sentencizer + abbreviation special cases.
+
+    Built once even when several threads ask at the same time.
+    """
+    with _SPLITTER_LOCK:
+        return _build_splitter()
 
 
 def _left_open(text: str, inside_quote_block: bool) -> bool:

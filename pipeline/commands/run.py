@@ -1,8 +1,14 @@
-"""``wogcode run CORPUS --codebook ID --out DIR``: the main job, end to end."""
+"""``wogcode run CORPUS --codebook ID --out DIR [--pseudonymise]``: the main job, end to end.
+
+Before any work starts, the codebook, the model folder, the output folder and
+the pseudonym map are checked, so a mistake costs seconds, not an hour: each
+gives one line naming the path and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     parser.add_argument("--model", default="default", help="'default' (shipped model), 'lexicon', or a model folder")
     parser.add_argument("--max-mb", type=float, default=100.0, help="skip files larger than this (MB)")
+    parser.add_argument(
+        "--pseudonymise", action="store_true",
+        help="replace informants, other named people, phone numbers, e-mails and NIK/NIP numbers by stable "
+             "pseudonyms (Informan-01, Orang-01, [TELEPON], ...) in every output")
+    parser.add_argument(
+        "--pseudonym-map", type=Path, default=None,
+        help="where the real-name -> pseudonym map is kept and reused (implies --pseudonymise; "
+             "default: OUT/private/pseudonyms.csv); keep it away from what you share")
     parser.set_defaults(func=run)
 
 
@@ -28,15 +42,42 @@ def summary_lines(codings: pd.DataFrame, timings: dict[str, float]) -> list[str]
     return lines
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """Fail fast, with one line, on a bad corpus path, codebook, model folder, output folder or map."""
+    from pipeline.classify.registry import load_coder
+    from pipeline.export.run_folder import check_output_folder
+    from pipeline.privacy import read_pseudonym_map
+
+    if not args.corpus.exists():
+        raise FileNotFoundError(f"{args.corpus}: no such file or folder")
+    load_coder(args.model, args.codebook)  # ModelFolderError / CodebookError are one-line ValueErrors
+    check_output_folder(args.out)
+    if args.pseudonym_map is not None:
+        if args.pseudonym_map.resolve().parent == args.out.resolve():
+            raise ValueError(f"{args.pseudonym_map}: the pseudonym map must not sit among the run's exports; "
+                             f"keep it in a folder of its own (default: {args.out / 'private'})")
+        read_pseudonym_map(args.pseudonym_map)
+        check_output_folder(args.pseudonym_map.parent, "the pseudonym map's folder")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the flow, then print what was read, how units were coded, and where the report is."""
+    preflight(args)
     from pipeline.flows.run import run_flow
 
-    result = run_flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20))
+    logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
+    map_path = str(args.pseudonym_map) if args.pseudonym_map else None
+    try:
+        result = run_flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20),
+                          pseudonymise=args.pseudonymise, pseudonym_map=map_path)
+    except OSError as exc:  # anything not already turned into a one-line error (e.g. the map's folder)
+        raise ValueError(f"{exc.filename or args.out}: {exc.strerror or exc}") from None
     for line in result.report_lines:
         print(line)
     print(f"{len(result.documents)} document(s), {len(result.units)} unit(s), coded with {args.codebook}:")
     for line in summary_lines(result.codings, result.timings):
         print(line)
+    if result.pseudonym_map is not None:
+        print(f"pseudonymised; the map of real names is PRIVATE: {result.pseudonym_map.resolve()}")
     print(f"report: {(result.out / 'report.html').resolve()}")
     return 0

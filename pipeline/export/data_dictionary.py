@@ -40,7 +40,7 @@ COLUMNS: dict[str, str] = {
     "warnings": "Problems met while reading the file, ` | ` separated (empty when none).",
     "study": "Study the source belongs to (metadata), e.g. `WoG MPP Kota Padang 2025`.",
     "city": "City or regency of the MPP studied (metadata), e.g. `Kota Padang`.",
-    "informant": "Informant as named in the source (initials, e.g. `Bapak AR`); for units, the person "
+    "informant": "Informant as named in the source (initials with an honorific, e.g. `Bapak XY`); for units, the person "
     "speaking or quoted; interviewer turns carry the interview's informant.",
     "role": "The informant's job title as given in the metadata.",
     "agency": "Agency the informant works for (metadata), e.g. `Disdukcapil Kota Pekanbaru`.",
@@ -54,7 +54,7 @@ COLUMNS: dict[str, str] = {
     "excerpt quoted in a thesis); heading, header and caption are structure and never coded.",
     "block_id": "The interview turn or thesis paragraph the unit belongs to.",
     "section": "Heading path of the unit in a thesis, ` > ` joined (empty for interviews).",
-    "speaker": "Who speaks: the turn label (e.g. `P`, `Ibu DS`) or the person a quote is attributed to.",
+    "speaker": "Who speaks: the turn label (e.g. `P`, `Ibu XY`) or the person a quote is attributed to.",
     "speaker_role": "interviewer, informant, researcher (thesis narrative) or cited (quoted literature).",
     "position": "The speaking informant's job title (metadata `role`, `Jabatan`).",
     "text_clean": "The unit text without PDF artefacts (stray page numbers, broken hyphens, hard "

@@ -37,15 +37,16 @@ unit id, informant), the creation date is fixed unless the caller passes one,
 elements are sorted, and ZIP entries carry a fixed timestamp.
 
 ``pseudonymise`` maps real names to pseudonyms.  Every string written (text,
-document names, case names, variable values, descriptions) passes through it:
-whole-word, case-sensitive, longest name first, and selection offsets are
-moved to match the changed text.  Case GUIDs are derived from the pseudonym,
-never from the real name.
+document names, case names, variable values, descriptions) passes through it
+(:class:`pipeline.privacy.Pseudonymiser`): whole-word, case-sensitive, longest
+name first, and selection offsets are moved to match the changed text.  Case
+GUIDs are derived from the pseudonym, never from the real name.  (``wogcode
+run --pseudonymise`` pseudonymises the corpus right after ingest instead, so
+this export, like every other, already receives pseudonymised frames.)
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import re
@@ -65,6 +66,7 @@ from pipeline import __version__
 from pipeline.atomic import write_with
 from pipeline.codebook import Codebook
 from pipeline.export.qdc import code_guid, codes_element
+from pipeline.privacy import Pseudonymiser
 from pipeline.schema import UNCODED, VALENCES
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
@@ -167,59 +169,6 @@ def _most_common(values: Iterable[str]) -> str:
     if not counts:
         return ""
     return min(counts, key=lambda v: (-counts[v], v))
-
-
-# --------------------------------------------------------------------------- pseudonyms
-
-
-class Pseudonymiser:
-    """Replace names by pseudonyms (whole words, case-sensitive, longest first) and map offsets."""
-
-    def __init__(self, mapping: dict[str, str] | None) -> None:
-        names = sorted((n for n in (mapping or {}) if n), key=lambda n: (-len(n), n))
-        self.mapping = {n: mapping[n] for n in names} if mapping else {}
-        self.pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)") if names else None
-
-    def __call__(self, text: str) -> str:
-        if self.pattern is None:
-            return text
-        return self.pattern.sub(lambda m: self.mapping[m.group(0)], text)
-
-    def with_offsets(self, text: str) -> tuple[str, Callable[[int, int], tuple[int, int]]]:
-        """The replaced text and a function mapping an old ``(start, end)`` span to the new text.
-
-        A span edge inside a replaced name moves outwards to cover the whole pseudonym.
-        """
-        if self.pattern is None:
-            return text, lambda start, end: (start, end)
-        pieces: list[str] = []
-        old_starts: list[int] = []
-        old_ends: list[int] = []
-        new_starts: list[int] = []
-        shift, last = 0, 0
-        for match in self.pattern.finditer(text):
-            replacement = self.mapping[match.group(0)]
-            pieces += [text[last:match.start()], replacement]
-            old_starts.append(match.start())
-            old_ends.append(match.end())
-            new_starts.append(match.start() + shift)
-            shift += len(replacement) - (match.end() - match.start())
-            last = match.end()
-        pieces.append(text[last:])
-        new_text = "".join(pieces)
-        new_ends = [s + len(self.mapping[text[a:b]]) for s, a, b in zip(new_starts, old_starts, old_ends)]
-
-        def move(position: int, is_end: bool) -> int:
-            i = bisect.bisect_right(old_starts, position) - 1  # the last name starting at or before position
-            if i < 0:
-                return position
-            if position >= old_ends[i]:
-                return position + new_ends[i] - old_ends[i]
-            if position == old_starts[i]:
-                return new_starts[i]
-            return new_ends[i] if is_end else new_starts[i]
-
-        return new_text, lambda start, end: (move(start, False), move(end, True))
 
 
 # --------------------------------------------------------------------------- the project model

@@ -1,8 +1,16 @@
-"""Write a run folder: the coded dataset, evidence, workbook, REFI-QDA project, report, manifest."""
+"""Write a run folder: the coded dataset, evidence, workbook, REFI-QDA project, report, manifest.
+
+Every file is written atomically (a temp file renamed into place), so an
+interrupted export leaves each output either complete or absent, never half
+written.  A folder that cannot be written (read-only, full disk, no
+permission) gives one :class:`OutputError` line naming the folder.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -14,7 +22,36 @@ from pipeline.atomic import write_text
 from pipeline.codebook import load_codebook
 from pipeline.tables import write_json, write_table
 
+#: run_info keys that change from run to run and so stay out of the report (the manifest keeps them).
+VOLATILE_KEYS = ("timings_s",)
+
 PACKAGES = ("pandas", "scikit-learn", "spacy", "PySastrawi", "sentence-transformers", "torch", "prefect")
+
+
+class OutputError(ValueError):
+    """A run folder that cannot be written; the message is one line naming the folder."""
+
+
+def check_output_folder(out: Path, what: str = "the run folder") -> None:
+    """Create ``out`` if needed and prove a file can be written there, before any long work starts."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".wogcode-probe-") as probe:
+            probe.write(b"probe")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write {what} ({_reason(exc)})") from None
+
+
+def _reason(exc: OSError) -> str:
+    """'No space left on device: units.parquet', 'Read-only file system', ..."""
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    name = Path(exc.filename).name if exc.filename else ""
+    if name.startswith(".") and name.endswith(".tmp"):  # an atomic write's temp file: name its target
+        name = name[1:].rsplit(".", 2)[0]
+    return f"{reason}: {name}" if name and "wogcode-probe" not in name else reason
 
 
 def coded_units(units: pd.DataFrame, codings: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +73,18 @@ def package_versions() -> dict[str, str]:
 
 def write_run_folder(out: Path, documents: pd.DataFrame, units: pd.DataFrame, codings: pd.DataFrame,
                      evidence: pd.DataFrame, codebook: str, run_info: dict[str, Any]) -> list[Path]:
-    """Write all outputs atomically; returns the paths written (manifest last)."""
+    """Write all outputs atomically; returns the paths written (manifest last).
+
+    Raises :class:`OutputError` (one line naming ``out``) when the folder cannot be written.
+    """
+    try:
+        return _write_outputs(out, documents, units, codings, evidence, codebook, run_info)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the run folder ({_reason(exc)})") from None
+
+
+def _write_outputs(out: Path, documents: pd.DataFrame, units: pd.DataFrame, codings: pd.DataFrame,
+                   evidence: pd.DataFrame, codebook: str, run_info: dict[str, Any]) -> list[Path]:
     from pipeline.export.data_dictionary import data_dictionary_markdown
     from pipeline.export.qdpx import write_qdpx
     from pipeline.export.report import render_report, write_report
@@ -58,7 +106,8 @@ def write_run_folder(out: Path, documents: pd.DataFrame, units: pd.DataFrame, co
     written.append(out / "README.md")
     write_qdpx(documents, units, codings, book, out / "project.qdpx")
     written.append(out / "project.qdpx")
-    write_report(render_report(units, codings, evidence, book, run_info), out / "report.html")
+    report_info = {k: v for k, v in run_info.items() if k not in VOLATILE_KEYS}  # same inputs, same bytes
+    write_report(render_report(units, codings, evidence, book, report_info), out / "report.html")
     written.append(out / "report.html")
     manifest = run_info | {
         "inputs": documents[["doc_id", "path", "kind", "fmt"]].to_dict("records"),

@@ -1,14 +1,26 @@
-"""The main job as one Prefect flow: ingest -> code -> aggregate -> export.
+"""The main job as one Prefect flow: ingest -> (pseudonymise) -> code -> aggregate -> export.
 
 Each document is one ingest task and one coding task; both are cached by
-content (file hash + code/lexicon fingerprint + model id), so a repeated or
-interrupted run reuses every finished document instead of starting over.
+content (file hash + sidecar row + code/lexicon fingerprint; the units' own
+content + model id), so a repeated or interrupted run reuses every finished
+document instead of starting over, and gives the same outputs.
+
+A cached result is never trusted blindly: every task result carries a sha256
+of its content, checked (with the offset invariant for ingest results) when
+it is read back; a damaged entry is recomputed.  A file that breaks the
+reader or segmenter in an unforeseen way is reported as failed, like any
+unreadable file; the run goes on.
+
 Business logic lives in plain functions; this module only orchestrates.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +28,16 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.fingerprint import ingest_fingerprint
-from pipeline.ingest.batch import collect, ingest_file
+from pipeline.ingest.batch import IngestResult, collect, ingest_file
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
 from pipeline.progress import stage_progress
-from pipeline.schema import Document, IngestError, Unit
+from pipeline.schema import Coding, Document, IngestError, Unit
 from pipeline.tables import units_frame
 
 
@@ -39,22 +53,103 @@ class RunResult:
     report_lines: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    pseudonym_map: Path | None = None
+
+
+# --------------------------------------------------------------------------- sealed task results
+
+
+def digest(data: Any) -> str:
+    """sha256 of the canonical JSON form of ``data``."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def seal(data: Any) -> dict[str, Any]:
+    """A task result that carries its own checksum."""
+    return {"data": data, "sha256": digest(data)}
+
+
+def unseal(payload: Any) -> Any | None:
+    """The data of an intact sealed result, else None."""
+    if not isinstance(payload, dict) or set(payload) != {"data", "sha256"}:
+        return None
+    return payload["data"] if digest(payload["data"]) == payload["sha256"] else None
+
+
+def intact_ingest(payload: Any) -> dict[str, Any] | None:
+    """An ingest result whose checksum matches and whose every unit slices back from its document."""
+    data = unseal(payload)
+    if data is None:
+        return None
+    try:
+        if "error" in data:
+            return data if isinstance(data["error"], str) else None
+        text, doc_id = data["document"]["text"], data["document"]["doc_id"]
+        if all(u["doc_id"] == doc_id and text[u["start"]:u["end"]] == u["text"] for u in data["units"]):
+            return data
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def intact_codings(unit_ids: list[str]) -> Callable[[Any], list[dict[str, Any]] | None]:
+    """A check that a coding result is intact and has exactly one row per unit, in unit order."""
+
+    def check(payload: Any) -> list[dict[str, Any]] | None:
+        rows = unseal(payload)
+        try:
+            return rows if [r["unit_id"] for r in rows] == unit_ids else None
+        except (KeyError, TypeError):
+            return None
+
+    return check
+
+
+def checked_result(future: PrefectFuture, check: Callable[[Any], Any], rerun: Callable[[], PrefectFuture],
+                   repaired: list[str], label: str) -> Any:
+    """The checked result of a task; a damaged (cached) result is recomputed once, never trusted.
+
+    Returns the task's exception instead of raising it, so one bad file does not stop a batch.
+    """
+    outcome = future.result(raise_on_failure=False)
+    if isinstance(outcome, Exception):
+        return outcome
+    data = check(outcome)
+    if data is None:
+        repaired.append(label)
+        outcome = rerun().result(raise_on_failure=False)
+        if isinstance(outcome, Exception):
+            return outcome
+        data = check(outcome)
+        if data is None:
+            raise RuntimeError(f"{label}: recomputed result fails its integrity check")
+    return data
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def _sidecar_digest(plan: CorpusPlan, path: Path) -> str:
+    """A stable digest of the file's sidecar row (Python's ``hash`` differs per process)."""
+    row = sorted((plan.sidecar.get(path.resolve()) or {}).items())
+    return digest(row)[:12]
 
 
 def _ingest_key(_context: Any, params: dict[str, Any]) -> str:
     path = Path(params["path"])
-    sidecar = sorted((params["plan"].sidecar.get(path.resolve()) or {}).items())
-    return f"wogcode-ingest-{content_hash(path)}-{path.name}-{hash(tuple(sidecar)) & 0xFFFFFFFF:x}-{ingest_fingerprint()}"
+    return (f"wogcode-ingest-{content_hash(path)}-{path.name}-{_sidecar_digest(params['plan'], path)}"
+            f"-{ingest_fingerprint()}")
 
 
 @task(cache_key_fn=_ingest_key, persist_result=True, result_serializer="json")
 def ingest_task(path: str, plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
-    """One file -> {"document": row, "units": rows} or {"error": reason} (JSON-safe, cacheable)."""
+    """One file -> sealed {"document": row, "units": rows} or {"error": reason} (JSON-safe, cacheable)."""
     try:
         doc, units = ingest_file(Path(path), plan, max_bytes)
     except IngestError as exc:
-        return {"error": exc.reason}
-    return {"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]}
+        return seal({"error": exc.reason})
+    return seal({"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]})
 
 
 def _code_key(_context: Any, params: dict[str, Any]) -> str:
@@ -62,19 +157,13 @@ def _code_key(_context: Any, params: dict[str, Any]) -> str:
 
 
 @task(cache_key_fn=_code_key, persist_result=True, result_serializer="json")
-def code_task(doc_key: str, model_id: str, units: list[dict[str, Any]], model: str, codebook: str) -> list[dict[str, Any]]:
-    """Code one document's units with the (process-cached) coder; rows of Coding."""
+def code_task(doc_key: str, model_id: str, units: list[dict[str, Any]], model: str, codebook: str) -> dict[str, Any]:
+    """Code one document's units with the (process-cached) coder; sealed rows of Coding."""
     from pipeline.classify.base import code_units
     from pipeline.classify.registry import load_coder
 
     coder = load_coder(model, codebook)
-    return code_units(coder, pd.DataFrame(units)).to_dict("records")
-
-
-def _document_from_row(row: dict[str, Any]) -> Document:
-    fields = {k: row[k] for k in ("doc_id", "path", "kind", "fmt", "encoding", "text")}
-    warnings = [w for w in row["warnings"].split("\n") if w]
-    return Document(**fields, metadata=row["metadata"], warnings=warnings)
+    return seal(code_units(coder, pd.DataFrame(units)).to_dict("records"))
 
 
 @task(cache_policy=NO_CACHE)
@@ -86,45 +175,118 @@ def export_task(out: str, documents: pd.DataFrame, units: pd.DataFrame, codings:
     return [str(p) for p in write_run_folder(Path(out), documents, units, codings, evidence, codebook, run_info)]
 
 
-@flow(name="wogcode-run")
+# --------------------------------------------------------------------------- stages
+
+
+def _document_from_row(row: dict[str, Any]) -> Document:
+    fields = {k: row[k] for k in ("doc_id", "path", "kind", "fmt", "encoding", "text")}
+    warnings = [w for w in row["warnings"].split("\n") if w]
+    return Document(**fields, metadata=row["metadata"], warnings=warnings)
+
+
+def warm_up() -> None:
+    """Build the shared sentence splitter once, before many threads would each build their own."""
+    from pipeline.segment import sentence_splitter
+
+    sentence_splitter()
+
+
+def file_plan(plan: CorpusPlan, path: Path) -> CorpusPlan:
+    """The part of the plan one file needs (its root and sidecar row).
+
+    Prefect walks every task parameter; handing each task the whole plan (all
+    file paths) made submitting n files cost O(n^2).
+    """
+    row = plan.sidecar.get(path.resolve())
+    return CorpusPlan(root=plan.root, sidecar={path.resolve(): row} if row else {})
+
+
+def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str]) -> IngestResult:
+    """Read and segment every file (cached per file); unreadable files are reported, not fatal."""
+    warm_up()
+    outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]] = []
+    with stage_progress("ingest", len(plan.files)) as advance:
+        futures = [ingest_task.submit(str(p), file_plan(plan, p), max_bytes) for p in plan.files]
+        for path, future in zip(plan.files, futures):
+            rerun = lambda path=path: ingest_task.with_options(refresh_cache=True).submit(
+                str(path), file_plan(plan, path), max_bytes)
+            data = checked_result(future, intact_ingest, rerun, repaired, f"ingest cache of {path.name}")
+            if isinstance(data, Exception):
+                outcomes.append((path, IngestError(str(path), f"internal error ({type(data).__name__}: "
+                                                              f"{' '.join(str(data).split())[:200]})")))
+            elif "error" in data:
+                outcomes.append((path, IngestError(str(path), data["error"])))
+            else:
+                outcomes.append((path, (_document_from_row(data["document"]), [Unit(**u) for u in data["units"]])))
+            advance()
+    return collect(plan, outcomes)
+
+
+def code_stage(documents: list[Document], units: pd.DataFrame, coder: Any, model: str, codebook: str,
+               repaired: list[str]) -> pd.DataFrame:
+    """Code every document's units (cached by the units' content and the model id)."""
+    rows: list[dict[str, Any]] = []
+    with stage_progress("code", len(documents)) as advance:
+        jobs = []
+        for doc in documents:
+            records = units[units["doc_id"] == doc.doc_id].to_dict("records")
+            doc_key = f"{doc.doc_id}-{digest(records)[:16]}"
+            jobs.append((doc, doc_key, records, code_task.submit(doc_key, coder.model_id, records, model, codebook)))
+        for doc, doc_key, records, future in jobs:
+            rerun = lambda k=doc_key, r=records: code_task.with_options(refresh_cache=True).submit(
+                k, coder.model_id, r, model, codebook)
+            check = intact_codings([r["unit_id"] for r in records])
+            data = checked_result(future, check, rerun, repaired, f"coding cache of {doc.path}")
+            if isinstance(data, Exception):
+                raise data
+            rows += data
+            advance()
+    return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+#: Worker threads for the per-document tasks.  The work holds the GIL, so more threads add memory, not speed;
+#: without a bound Prefect starts one thread per document (10,000 files: 10,000 threads).
+MAX_WORKERS = min(8, os.cpu_count() or 1)
+
+
+@flow(name="wogcode-run", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
 def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
-             max_bytes: int = DEFAULT_MAX_BYTES) -> RunResult:
-    """Ingest a corpus, code it with ``model`` against ``codebook``, aggregate, export to ``out``."""
+             max_bytes: int = DEFAULT_MAX_BYTES, pseudonymise: bool = False,
+             pseudonym_map: str | None = None) -> RunResult:
+    """Ingest a corpus, code it with ``model`` against ``codebook``, aggregate, export to ``out``.
+
+    With ``pseudonymise`` (implied by ``pseudonym_map``) people and identifiers
+    are replaced right after ingest, so every output is pseudonymised; the map
+    goes to ``pseudonym_map`` (default ``OUT/private/pseudonyms.csv``), which is
+    reused when it exists and is never listed among the outputs.
+    """
     from pipeline.aggregate import evidence_table
     from pipeline.classify.registry import load_coder
     from pipeline.codebook import load_codebook
+    from pipeline.privacy import default_map_path, pseudonymise_codings, pseudonymise_ingest
+    from pipeline.tables import documents_frame
 
     timings: dict[str, float] = {}
+    repaired: list[str] = []
+    book = load_codebook(codebook)
+    coder = load_coder(model, codebook)  # a broken model folder fails before any work is done
+
     clock = time.perf_counter()
-    plan = plan_corpus(Path(corpus))
-    with stage_progress("ingest", len(plan.files)) as advance:
-        futures = [ingest_task.submit(str(p), plan, max_bytes) for p in plan.files]
-        outcomes = []
-        for path, future in zip(plan.files, futures):
-            payload = future.result()
-            outcomes.append((path, IngestError(str(path), payload["error"]) if "error" in payload else (
-                _document_from_row(payload["document"]), [Unit(**u) for u in payload["units"]])))
-            advance()
-    ingested = collect(plan, outcomes)
+    ingested = ingest_stage(plan_corpus(Path(corpus)), max_bytes, repaired)
+    pseudo, map_path = None, None
+    if pseudonymise or pseudonym_map:
+        map_path = Path(pseudonym_map) if pseudonym_map else default_map_path(Path(out))
+        ingested, pseudo = pseudonymise_ingest(ingested, map_path, readme=not pseudonym_map)
     timings["ingest"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    book = load_codebook(codebook)
-    coder = load_coder(model, codebook)
     units = units_frame(ingested.units)
-    with stage_progress("code", len(ingested.documents)) as advance:
-        futures = [
-            code_task.submit(f"{doc.doc_id}-{ingest_fingerprint()}", coder.model_id,
-                             units[units["doc_id"] == doc.doc_id].to_dict("records"), model, codebook)
-            for doc in ingested.documents
-        ]
-        rows = []
-        for future in futures:
-            rows += future.result()
-            advance()
-    from pipeline.schema import Coding
-
-    codings = pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
+    codings = code_stage(ingested.documents, units, coder, model, codebook, repaired)
+    if pseudo is not None:  # the nearest training examples come from another corpus
+        codings = pseudonymise_codings(codings, pseudo)
     timings["code"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -132,17 +294,18 @@ def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
     timings["aggregate"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    from pipeline.tables import documents_frame
-
     documents = documents_frame(ingested.documents)
     run_info = {
-        "corpus": str(Path(corpus)),
+        "corpus": pseudo(str(Path(corpus))) if pseudo is not None else str(Path(corpus)),
         "codebook": {"id": book.id, "version": book.version, "hash": book.content_hash},
         "model": coder.model_id,
+        "pseudonymised": pseudo is not None,
         "ingest": ingested.report.to_dict(),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
     written = export_task(out, documents, units, codings, evidence, codebook, run_info)
     timings["export"] = time.perf_counter() - clock
-    return RunResult(Path(out), documents, units, codings, evidence, ingested.report.summary_lines(),
-                     timings, [Path(p) for p in written])
+    report_lines = ingested.report.summary_lines()
+    report_lines += [f"  repaired {label}: damaged cache entry recomputed" for label in repaired]
+    return RunResult(Path(out), documents, units, codings, evidence, report_lines,
+                     timings, [Path(p) for p in written], map_path)

@@ -93,7 +93,7 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         raise _Unreadable(_over_limit(info.st_size, max_bytes))
     try:
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)  # the file may have grown since stat
+            data = handle.read(min(info.st_size, max_bytes) + 1)  # the file may have grown since stat
     except OSError as exc:
         raise _Unreadable(f"cannot read file ({exc.strerror or exc})") from None
     if len(data) > max_bytes:

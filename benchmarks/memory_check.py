@@ -1,0 +1,127 @@
+"""Peak memory (RSS) of ingest on a big transcript and on a folder of many small files.
+
+    .venv/bin/python benchmarks/memory_check.py [--mb 50] [--files 10000] [--keep DIR]
+
+Generates, in a temp folder, (1) one interview transcript of ``--mb`` MB with
+ordinary speaker turns and (2) ``--files`` small interview files (each
+unique), then ingests each case in a fresh Python process
+(:func:`pipeline.ingest.batch.ingest`: read, structure, segment) and prints
+the resident memory after imports, the peak during ingest, and what is left
+when it returns (the documents and units themselves).  Each case also runs at
+a tenth of its size, so the growth per MB or per file can be read off; the
+working memory of one file must not depend on how many files came before.
+
+Linux only (peak RSS is read from /proc/self/status after resetting it via
+/proc/self/clear_refs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+TURNS = (
+    "P: Bagaimana koordinasi antar instansi di MPP selama ini, Pak?\n\n",
+    "I: Koordinasinya lumayan, ada rapat tiap bulan dan grup WA. Tapi datanya belum sinkron sama "
+    "Dukcapil, jadi warga kadang bolak-balik ke kantor induk.\n\n",
+    "P: Apakah ada kendala teknis seperti jaringan atau server?\n\n",
+    "I: Kadang server gangguan, kalo udah gitu antrean numpuk. Petugas kami sabar aja jelasin ke warga.\n\n",
+)
+
+#: Runs in the child process: ingest one folder, report memory as JSON.
+CHILD = r"""
+import json, re, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from pipeline.ingest.batch import ingest, units_from_text
+from pipeline.ingest.corpus import plan_corpus
+
+def status_mb(key):
+    return int(re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+units_from_text("P: Halo, apa kabar?\nI: Baik, koordinasi jalan.\n")  # load spaCy and the lexicons
+baseline = status_mb("VmRSS")
+Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+start = time.perf_counter()
+result = ingest(plan_corpus(Path(sys.argv[1])))
+seconds = time.perf_counter() - start
+print(json.dumps({"documents": len(result.documents), "units": len(result.units), "seconds": seconds,
+                  "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "after_mb": status_mb("VmRSS"),
+                  "failed": result.report.failed[:3]}))
+"""
+
+
+def write_big_transcript(folder: Path, megabytes: float) -> int:
+    """One transcript of about ``megabytes`` MB; returns its size in bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "Kota: Kota Padang\nInforman: Bapak XY\nInstansi: DPMPTSP Kota Padang\n\n"
+    block = "".join(TURNS)
+    target = folder / "wawancara_panjang.txt"
+    with target.open("w", encoding="utf-8") as out:
+        out.write(header)
+        for i in range(int(megabytes * 2**20 / len(block))):
+            out.write(block.replace("Pak?", f"Pak? ({i})", 1))
+    return target.stat().st_size
+
+
+def write_small_files(folder: Path, count: int) -> int:
+    """``count`` distinct small interviews; returns their total size in bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for i in range(count):
+        text = f"Informan: Ibu N{i}\nInstansi: DPMPTSP\n\n" + TURNS[0].replace("Pak?", f"Pak? ({i})") + TURNS[1]
+        path = folder / f"wawancara_{i:05d}.txt"
+        path.write_text(text, encoding="utf-8")
+        total += path.stat().st_size
+    return total
+
+
+def measure(folder: Path) -> dict:
+    """Ingest ``folder`` in a fresh process and return its memory report."""
+    done = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(REPO)], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def line(label: str, size: int, report: dict) -> str:
+    grown = report["peak_mb"] - report["baseline_mb"]
+    kept = report["after_mb"] - report["baseline_mb"]
+    return (f"{label:<26} {size / 2**20:8.1f} MB in {report['documents']:>6} doc(s) {report['units']:>8} units "
+            f"{report['seconds']:7.1f}s   RSS after imports {report['baseline_mb']:6.0f} MB, "
+            f"peak +{grown:6.0f} MB, kept +{kept:6.0f} MB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=50.0, help="size of the big transcript (MB)")
+    parser.add_argument("--files", type=int, default=10_000, help="number of small files")
+    parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
+    args = parser.parse_args()
+    if not Path("/proc/self/clear_refs").exists():
+        print("needs Linux (/proc/self/clear_refs)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="wogcode-mem-") as tmp:
+        root = args.keep or Path(tmp)
+        cases = [
+            (f"transcript {args.mb / 10:g} MB", lambda f: write_big_transcript(f, args.mb / 10), "big_small"),
+            (f"transcript {args.mb:g} MB", lambda f: write_big_transcript(f, args.mb), "big"),
+            (f"{args.files // 10} small files", lambda f: write_small_files(f, args.files // 10), "many_small"),
+            (f"{args.files} small files", lambda f: write_small_files(f, args.files), "many"),
+        ]
+        for label, make, name in cases:
+            size = make(root / name)
+            report = measure(root / name)
+            print(line(label, size, report), flush=True)
+            if report["failed"]:
+                print(f"  failed: {report['failed']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

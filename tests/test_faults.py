@@ -1,0 +1,369 @@
+"""Faults a long run meets: a kill mid-stage, damaged caches, an unwritable or full disk, a broken model folder.
+
+A kill is simulated by raising :class:`SimulatedKill` (a ``BaseException``,
+like ``KeyboardInterrupt``: nothing in the pipeline may swallow it) inside a
+stage on its second document; the rerun must resume from the task cache and
+give the same bytes as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pipeline.flows  # noqa: F401 - sets the quiet, offline Prefect defaults before prefect is imported
+
+SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+FILES = ["wawancara/padang_dpmptsp_kabid.txt", "wawancara/bengkulu_warga_pemohon.txt",
+         "wawancara/malang_fgd_samsat_imigrasi.txt", "wawancara/pekanbaru_warga_pemohon.txt"]
+
+
+class SimulatedKill(BaseException):
+    """Stands for SIGKILL or Ctrl-C in the middle of a stage."""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for name in FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLE / name, root / name)
+    return root
+
+
+def results_in(folder: Path):
+    """Prefect task results (the resume cache) in ``folder`` instead of the user's storage."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    return temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: str(folder)})
+
+
+def run(corpus: Path, out: Path, **options):
+    from pipeline.flows.run import run_flow
+
+    return run_flow(str(corpus), "tamtanus", str(out), "lexicon", **options)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Path, tmp_path_factory) -> Path:
+    """An uninterrupted run with a cache of its own."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    with results_in(tmp_path_factory.mktemp("reference-cache")):
+        run(corpus, out)
+    return out
+
+
+def assert_same_outputs(expected: Path, actual: Path) -> None:
+    """Every output byte-identical; the manifest too, once its timings are set aside."""
+    names = sorted(p.name for p in expected.iterdir() if p.is_file())
+    assert sorted(p.name for p in actual.iterdir() if p.is_file()) == names
+    for name in names:
+        if name == "manifest.json":
+            a, b = (json.loads((folder / name).read_text(encoding="utf-8")) for folder in (expected, actual))
+            a.pop("timings_s"), b.pop("timings_s")
+            assert a == b
+        else:
+            assert (expected / name).read_bytes() == (actual / name).read_bytes(), name
+
+
+class CallCounter:
+    """Wrap a function: count calls (thread-safe) and optionally raise SimulatedKill on call number ``kill_at``."""
+
+    def __init__(self, real, kill_at: int | None = None) -> None:
+        self.real, self.kill_at = real, kill_at
+        self.count = itertools.count(1)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        with self.lock:
+            self.calls = next(self.count)
+            number = self.calls
+        if number == self.kill_at:
+            raise SimulatedKill(f"killed on call {number}")
+        return self.real(*args, **kwargs)
+
+
+def patch(monkeypatch, module, name: str, kill_at: int | None = None) -> CallCounter:
+    counter = CallCounter(getattr(module, name), kill_at)
+    monkeypatch.setattr(module, name, counter)
+    return counter
+
+
+STAGES = {  # stage -> (module, function) that does that stage's work for one document
+    "ingest": ("pipeline.flows.run", "ingest_file"),
+    "code": ("pipeline.classify.base", "code_units"),
+    "export": ("pipeline.export.qdpx", "write_qdpx"),
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(stage, corpus, reference, tmp_path, monkeypatch):
+    import importlib
+
+    import pipeline.classify.base
+    import pipeline.flows.run
+
+    module, name = STAGES[stage]
+    out = tmp_path / "run"
+    with results_in(tmp_path / "cache"):
+        with monkeypatch.context() as patched:
+            patch(patched, importlib.import_module(module), name, kill_at=2 if stage != "export" else 1)
+            with pytest.raises(SimulatedKill):
+                run(corpus, out)
+        assert not [p for p in out.glob(".*") if p.is_file()], "a half-written temp file was left behind"
+        ingests = patch(monkeypatch, pipeline.flows.run, "ingest_file")
+        codings = patch(monkeypatch, pipeline.classify.base, "code_units")
+        run(corpus, out)
+    assert_same_outputs(reference, out)
+    if stage == "ingest":
+        assert ingests.calls < len(FILES)  # at least the first document came from the cache
+    else:
+        assert ingests.calls == 0
+        assert codings.calls < len(FILES) if stage == "code" else codings.calls == 0
+
+
+def damage(target: Path, how: str) -> None:
+    """Truncate a cached result file, or change a word in it keeping it valid JSON."""
+    raw = target.read_text(encoding="utf-8")
+    if how == "truncate":
+        target.write_text(raw[: len(raw) // 2], encoding="utf-8")
+    else:  # still valid JSON of the right shape, with a changed word: only a checksum can tell
+        record = json.loads(raw)
+        record["result"] = record["result"].replace("koordinasi", "KOORDINASI")
+        target.write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_damaged_cache_entries_are_recomputed_not_trusted(corpus, reference, tmp_path):
+    storage = tmp_path / "cache"
+    with results_in(storage):
+        run(corpus, tmp_path / "first")
+        for prefix in ("wogcode-ingest-", "wogcode-code-"):
+            mention = [p for p in sorted(storage.glob(f"{prefix}*")) if "koordinasi" in p.read_text(encoding="utf-8")]
+            damage(mention[0], "edit")
+            damage(mention[1], "truncate")
+        result = run(corpus, tmp_path / "second")
+        again = run(corpus, tmp_path / "third")
+    assert_same_outputs(reference, tmp_path / "second")
+    assert "KOORDINASI" not in (tmp_path / "second" / "units.csv").read_text(encoding="utf-8")
+    repaired = [line for line in result.report_lines if "repaired" in line]
+    assert len(repaired) == 2  # the edited ones; Prefect itself treats an unreadable file as a miss
+    assert any("ingest cache" in line for line in repaired) and any("coding cache" in line for line in repaired)
+    assert not [line for line in again.report_lines if "repaired" in line]  # the entries were rewritten
+
+
+def test_a_file_that_breaks_the_reader_is_reported_and_the_run_goes_on(corpus, tmp_path, monkeypatch):
+    import pipeline.flows.run
+
+    real = pipeline.flows.run.ingest_file
+
+    def flaky(path, *args):
+        if path.name == "bengkulu_warga_pemohon.txt":
+            raise ValueError("[E088] Text of length 1100000 exceeds maximum of 1000000")
+        return real(path, *args)
+
+    monkeypatch.setattr(pipeline.flows.run, "ingest_file", flaky)
+    with results_in(tmp_path / "cache"):
+        result = run(corpus, tmp_path / "run")
+    assert len(result.documents) == len(FILES) - 1
+    assert any("failed  wawancara/bengkulu_warga_pemohon.txt: internal error (ValueError: [E088]" in line
+               for line in result.report_lines)
+
+
+# --------------------------------------------------------------------------- disks and folders
+
+
+def cli(*args: str) -> int:
+    from pipeline.cli import main
+
+    return main(list(args))
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Iterator[Path]:
+    """A folder nothing can be written into: read-only by mode, or (as root, who ignores modes) under /sys."""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        (folder / "probe").write_text("x")
+    except PermissionError:
+        yield folder / "run"
+    else:
+        if not Path("/sys/kernel").is_dir():
+            pytest.skip("running as root and no read-only file system to write into")
+        yield Path("/sys/kernel/wogcode-run")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_an_unwritable_output_folder_is_one_line_and_exit_2_before_any_work(unwritable, corpus, capsys, monkeypatch):
+    import pipeline.flows.run
+
+    ingests = patch(monkeypatch, pipeline.flows.run, "ingest_file")
+    assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(unwritable)) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"wogcode: error: {unwritable}: cannot write the run folder (")
+    assert error.count("\n") == 1
+    assert ingests.calls == 0
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(corpus, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+
+    def disk_full(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PAR1 partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    with results_in(tmp_path / "cache"):
+        monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+        code = cli("run", str(corpus), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(out))
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error == f"wogcode: error: {out}: cannot write the run folder (No space left on device: documents.parquet)\n"
+    assert [p.name for p in out.iterdir()] == []  # the atomic write removed its temp file
+
+
+def test_an_output_path_that_is_a_file_is_one_line(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.write_text("not a folder")
+    assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(out)) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"wogcode: error: {out}: cannot write the run folder") and error.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- model folders
+
+
+@pytest.fixture(scope="module")
+def model_copy(tmp_path_factory) -> Path:
+    if not (MODELS / "tamtanus" / "manifest.json").is_file():
+        pytest.skip("no shipped tamtanus model")
+    return MODELS / "tamtanus"
+
+
+@pytest.mark.parametrize("missing", ["manifest.json", "arrays.npz", "training.json"])
+def test_a_model_folder_with_a_missing_file_is_refused_with_one_line(missing, model_copy, tmp_path):
+    from pipeline.codebook import load_codebook
+    from pipeline.persist import ModelFolderError, load_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_copy, folder)
+    (folder / missing).unlink()
+    with pytest.raises(ModelFolderError) as error:
+        load_model(folder, load_codebook("tamtanus"))
+    message = str(error.value)
+    assert message.startswith(f"{folder}: ") and f"missing file '{missing}'" in message and "\n" not in message
+
+
+def test_a_truncated_model_file_is_refused_with_one_line(model_copy, tmp_path):
+    from pipeline.codebook import load_codebook
+    from pipeline.persist import ModelFolderError, load_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_copy, folder)
+    data = (folder / "arrays.npz").read_bytes()
+    (folder / "arrays.npz").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelFolderError, match=r"'arrays.npz' is not a readable NPZ archive"):
+        load_model(folder, load_codebook("tamtanus"))
+
+
+def test_the_cli_refuses_a_broken_model_before_any_work(model_copy, corpus, tmp_path, capsys, monkeypatch):
+    import pipeline.flows.run
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_copy, folder)
+    (folder / "manifest.json").unlink()
+    ingests = patch(monkeypatch, pipeline.flows.run, "ingest_file")
+    assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", str(folder), "--out", str(tmp_path / "o")) == 2
+    assert capsys.readouterr().err == f"wogcode: error: {folder}: missing file 'manifest.json'\n"
+    assert ingests.calls == 0
+
+
+# --------------------------------------------------------------------------- the embedding cache
+
+
+def test_a_damaged_embedding_is_dropped_and_reported_as_a_miss(tmp_path):
+    from pipeline.classify.embed_cache import EmbedCache, text_sha256
+
+    key, dim = "encoder@test", 4
+    good, bad = text_sha256("rapat koordinasi"), text_sha256("grup WhatsApp")
+    with EmbedCache(tmp_path) as cache:
+        cache.put_many(key, [(good, np.ones(dim)), (bad, np.full(dim, 2.0))])
+    with sqlite3.connect(tmp_path / "embeddings.sqlite3") as db:  # flip one vector's bytes behind the cache's back
+        db.execute("UPDATE vectors SET vector = ? WHERE text_sha256 = ?", (np.zeros(dim, "<f4").tobytes(), bad))
+    with EmbedCache(tmp_path) as cache:
+        found = cache.get_many(key, [good, bad], dim)
+        assert list(found) == [good] and cache.dropped == 1
+        assert cache.count(key) == 1  # removed, so the caller's re-encoded vector replaces it
+
+
+def test_an_unreadable_embedding_cache_file_is_set_aside(tmp_path):
+    from pipeline.classify.embed_cache import EmbedCache, text_sha256
+
+    (tmp_path / "embeddings.sqlite3").write_bytes(b"this is not a database" * 100)
+    with warnings.catch_warnings(record=True) as caught, EmbedCache(tmp_path) as cache:
+        warnings.simplefilter("always")
+        assert cache.get_many("k", [text_sha256("x")], 4) == {}
+        cache.put_many("k", [(text_sha256("x"), np.ones(4))])
+        assert cache.count("k") == 1
+    assert any("unreadable embedding cache" in str(w.message) for w in caught)
+    assert list(tmp_path.glob("embeddings.sqlite3.corrupt-*"))
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _status_mb(key: str) -> float:
+    import re
+
+    return int(re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+
+def peak_rss_growth(work) -> tuple[float, object]:
+    """Peak resident memory above the level before ``work()`` (Linux: resets the peak via clear_refs)."""
+    before = _status_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    result = work()
+    return _status_mb("VmHWM") - before, result
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
+def test_ingest_memory_stays_bounded(tmp_path):
+    """A 5 MB transcript peaks under 25x its size; 500 small files need no more working memory than 50."""
+    from pipeline.ingest.batch import ingest, units_from_text
+    from pipeline.ingest.corpus import plan_corpus
+
+    turns = ("P: Bagaimana koordinasi antar instansi di MPP selama ini, Pak?\n\n"
+             "I: Koordinasinya lumayan, ada rapat tiap bulan. Tapi datanya belum sinkron sama Dukcapil.\n\n")
+    big = tmp_path / "big" / "wawancara.txt"
+    big.parent.mkdir()
+    big.write_text("Informan: Bapak XY\nInstansi: BPN\n\n" + turns * (5 * 2**20 // len(turns)), encoding="utf-8")
+    for count in (50, 500):
+        folder = tmp_path / f"small{count}"
+        folder.mkdir()
+        for i in range(count):
+            (folder / f"w{i:04d}.txt").write_text(f"Informan: Ibu N{i}\nInstansi: BPN\n\n{turns}", encoding="utf-8")
+    units_from_text(turns)  # spaCy and the lexicons are loaded before measuring
+
+    grown, result = peak_rss_growth(lambda: ingest(plan_corpus(big.parent)))
+    assert len(result.units) > 50_000
+    assert grown < 25 * 5
+    del result
+    small_peak, _ = peak_rss_growth(lambda: ingest(plan_corpus(tmp_path / "small50")))
+    large_peak, result = peak_rss_growth(lambda: ingest(plan_corpus(tmp_path / "small500")))
+    assert len(result.documents) == 500
+    assert large_peak < small_peak + 20  # MB: the results of 450 more files, not 450 more working sets
