@@ -1,24 +1,41 @@
 """Training data for a codebook, the ensemble trained on it, and leave-one-study-out cross-validation.
 
-    >>> data = assemble(book, gold=Path("../shared/gold/dev.jsonl"), theses=[Path("../shared/seeds")])
+    >>> data = assemble(book, gold=Path("../shared/gold/dev.jsonl"), theses=[Path("corpora/sample")])
     >>> result = train(book, data, cv="study")
-    >>> save_model(result.coder, Path("models/perry6"), result.manifest_extra())
+    >>> save_model(result.coder, Path("models/perry6"), result.training_info())
 
 Where labelled texts come from (each becomes a :class:`TrainingExample`):
 
-- the codebook's own examples (study ``codebook``; never held out in CV);
+- the codebook's own examples (study ``codebook``);
 - gold JSONL records of this codebook (:mod:`pipeline.gold`);
-- coded theses: every narrative/quote unit under a dimension heading
-  ("4.2 Hasil Penelitian > 1. Koordinasi") gets the code whose name or
-  synonym the heading is (:func:`heading_code`).  A document whose metadata
-  names another framework, or whose headings name only other frameworks'
-  dimensions, is skipped (a Tamtanus thesis's "Koordinasi" is not Perry 6's);
-- reviewed corrections: a CSV with ``unit_id, code, valence, text``.
+- corpus folders (``theses``), read with the ingester:
 
-Texts seen twice keep the most trusted label: review > gold > thesis > codebook.
-The *study* of an example (its source document, or the reviews file) is
-the group left out in cross-validation, so a study is never scored by a
-model that saw it.
+  - coded theses: every narrative/quote unit under a dimension heading
+    ("4.2 Hasil Penelitian > 1. Koordinasi") gets the code whose name or
+    synonym the heading is (:func:`heading_code`).  A document whose metadata
+    names another framework, or whose headings name only other frameworks'
+    dimensions, gives no coded units (a Tamtanus thesis's "Koordinasi" is not
+    Perry 6's);
+  - ``uncoded`` from theses of any framework: units under a heading that is
+    not findings (abstract, introduction, method, literature, general
+    description; the list ``non_findings_headings`` in
+    ``lexicons/uncoded_examples.yaml``, see :func:`non_findings_heading`);
+  - ``uncoded`` from transcripts: every interviewer turn (the codebook
+    contract: interviewer questions are uncoded);
+
+- ``lexicons/uncoded_examples.yaml``: short greetings, small talk,
+  procedural talk, thanks and questions, all ``uncoded``;
+- reviewed corrections: a CSV with ``unit_id, code, valence, text``;
+- the coded texts of every *other* shipped codebook (its examples, gold
+  records and heading-mapped thesis units), labelled :data:`OTHER_CODEBOOK`:
+  not a code of this codebook, but evidence of what is *not* uncoded talk;
+  only the ``gate`` abstention of :class:`EmbeddingCoder` learns from them.
+
+Texts seen twice keep the most trusted label: review > gold > thesis
+(headings, sections, interviewer turns) > codebook and the uncoded list.
+The *study* of an example (its document's ``study`` metadata, else its file
+name; the reviews file; the codebook; the uncoded list) is the group left
+out in cross-validation, so a study is never scored by a model that saw it.
 """
 
 from __future__ import annotations
@@ -34,18 +51,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from sklearn.metrics import f1_score
 
-from pipeline.classify.embedding import EmbeddingCoder
-from pipeline.classify.ensemble import EnsembleCoder
+from pipeline.classify.embedding import ABSTENTIONS, EmbeddingCoder
+from pipeline.classify.ensemble import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, EnsembleCoder, average, decide_rows
 from pipeline.codebook import Codebook, heading_key, list_codebooks
+from pipeline.paths import LEXICONS
 from pipeline.schema import UNCODED, VALENCES
 
-SOURCE_PRIORITY = {"review": 3, "gold": 2, "thesis": 1, "codebook": 0}
+#: Where a training example comes from, and how much its label is trusted (higher wins on duplicates).
+SOURCE_PRIORITY = {
+    "review": 3, "gold": 2, "thesis": 1, "section": 1, "interviewer": 1, "codebook": 0, "uncoded_list": 0,
+    "other_codebook": -1,
+}
+#: The label of a text coded in another codebook (see the module docstring).
+OTHER_CODEBOOK = "coded_in_other_codebook"
+#: What the sources of ``uncoded`` examples are called in reports.
+UNCODED_SOURCES = {
+    "interviewer": "interviewer turns of transcripts",
+    "section": "thesis sections that are not findings",
+    "uncoded_list": "lexicons/uncoded_examples.yaml",
+}
 CODEBOOK_STUDY = "codebook"
+UNCODED_LIST = LEXICONS / "uncoded_examples.yaml"
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
+THRESHOLDS = tuple(round(t, 2) for t in np.linspace(0.0, 0.9, 19))  # ensemble abstention thresholds tried in CV
+ABSTENTION_MODES = ABSTENTIONS  # how the embedding head learns uncoded; compared in cross-validation
 THESIS_KINDS = ("narrative", "quote")
-NUMBERING = re.compile(r"^[\s*#_]*(?:(?:\d+(?:\.\d+)*|[A-Za-z]|[IVXLivxl]+)[.)]\s*)?")
+#: Heading numbering: "4.2 ", "4.2. ", "1. ", "1) ", "3 ", "a. ", "IV. " (after markdown marks).
+NUMBERING = re.compile(r"^[\s*#_]*(?:\d+(?:\.\d+)*[.)]?\s+|\d+(?:\.\d+)*[.)]|(?:[A-Za-z]|[IVXLivxl]+)[.)]\s*)?")
 
 
 class TrainingDataError(ValueError):
@@ -57,27 +92,35 @@ class TrainingExample:
     """One labelled text."""
 
     text: str
-    code: str  # code id or UNCODED
+    code: str  # code id, UNCODED, or OTHER_CODEBOOK
     valence: str  # one of VALENCES, or "" when unknown (thesis units)
     study: str  # the cross-validation group
-    source: str  # codebook | gold | thesis | review
+    source: str  # a key of SOURCE_PRIORITY
 
 
 @dataclass
 class ThesisMapping:
-    """What mapping thesis headings to codes did, for the researcher to check."""
+    """What reading a corpus folder gave, for the researcher to check."""
 
     mapped: Counter = field(default_factory=Counter)  # (document, heading, code) -> units
     unmapped: Counter = field(default_factory=Counter)  # (document, section) -> units
-    skipped_documents: dict[str, str] = field(default_factory=dict)  # document -> why
+    skipped_documents: dict[str, str] = field(default_factory=dict)  # document -> why it gave no coded units
+    uncoded_sections: Counter = field(default_factory=Counter)  # (document, heading) -> units made uncoded
+    interviewer_turns: Counter = field(default_factory=Counter)  # transcript -> interviewer units made uncoded
 
     def lines(self) -> list[str]:
         """The mapping as printable lines."""
         out = [f"mapped {sum(self.mapped.values())} unit(s) under {len(self.mapped)} heading(s):"]
         out += [f"  {doc}: '{heading}' -> {code} ({n})" for (doc, heading, code), n in sorted(self.mapped.items())]
+        out.append(f"uncoded (not findings): {sum(self.uncoded_sections.values())} unit(s) under "
+                   f"{len(self.uncoded_sections)} heading(s):")
+        out += [f"  {doc}: '{heading}' ({n})" for (doc, heading), n in sorted(self.uncoded_sections.items())]
+        out.append(f"uncoded (interviewer turns): {sum(self.interviewer_turns.values())} unit(s) in "
+                   f"{len(self.interviewer_turns)} transcript(s):")
+        out += [f"  {doc} ({n})" for doc, n in sorted(self.interviewer_turns.items())]
         out.append(f"not mapped: {sum(self.unmapped.values())} unit(s) in {len(self.unmapped)} section(s)")
         out += [f"  {doc}: '{section or '(no heading)'}' ({n})" for (doc, section), n in sorted(self.unmapped.items())]
-        out += [f"skipped {doc}: {why}" for doc, why in sorted(self.skipped_documents.items())]
+        out += [f"no coded units from {doc}: {why}" for doc, why in sorted(self.skipped_documents.items())]
         return out
 
 
@@ -148,12 +191,93 @@ def _other_framework(units: Sequence[Any], tables: dict[str, dict[str, str]], co
     return exclusive.most_common(1)[0][0]
 
 
-def thesis_examples(folder: Path, book: Codebook) -> tuple[list[TrainingExample], ThesisMapping]:
-    """Units of the theses in ``folder`` labelled by their dimension headings, and the mapping report."""
+def read_uncoded_list(path: Path = UNCODED_LIST) -> dict[str, Any]:
+    """``utterances`` (group -> texts) and ``non_findings_headings`` of an uncoded-examples file, checked."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingDataError(f"{path}: file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise TrainingDataError(f"{path}: not valid UTF-8 YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise TrainingDataError(f"{path}: expected a mapping with 'utterances' and 'non_findings_headings'")
+    utterances, headings = data.get("utterances"), data.get("non_findings_headings")
+    if not isinstance(utterances, dict) or not utterances:
+        raise TrainingDataError(f"{path}: 'utterances' must map group names to lists of texts")
+    for group, texts in utterances.items():
+        if not isinstance(texts, list) or not all(isinstance(x, str) and x.strip() for x in texts):
+            raise TrainingDataError(f"{path}: utterances '{group}' must be a list of non-empty texts")
+    if not isinstance(headings, list) or not all(isinstance(h, str) and h.strip() for h in headings):
+        raise TrainingDataError(f"{path}: 'non_findings_headings' must be a list of non-empty headings")
+    return {"utterances": utterances, "non_findings_headings": [heading_key(h) for h in headings]}
+
+
+def uncoded_list_examples(path: Path = UNCODED_LIST) -> list[TrainingExample]:
+    """Every utterance of the uncoded-examples file as an ``uncoded`` example (its own study)."""
+    groups = read_uncoded_list(path)["utterances"]
+    study = f"uncoded list:{path.name}"
+    return [TrainingExample(text.strip(), UNCODED, "", study, "uncoded_list") for texts in groups.values() for text in texts]
+
+
+def non_findings_heading(section: str, headings: Sequence[str]) -> str | None:
+    """The heading of ``section`` that marks its text as not findings, or None.
+
+    Any heading of the path counts ("Pendahuluan > 1.1 Latar Belakang" and
+    "Tinjauan Pustaka > Koordinasi" are both not findings).  A heading
+    matches an entry of ``headings`` (heading keys) when its title is that
+    entry, or, for an entry ending in " ...", starts with the rest of it
+    followed by a space.
+    """
+    for component in (c for c in section.split(" > ") if c.strip()):
+        title = heading_key(heading_title(component))
+        if any(_heading_matches(title, entry) for entry in headings):
+            return component.strip()
+    return None
+
+
+def _heading_matches(title: str, entry: str) -> bool:
+    """Whether a heading title matches one entry of ``non_findings_headings``."""
+    if entry.endswith(" ..."):
+        stem = entry[: -len(" ...")]
+        return title == stem or title.startswith(stem + " ")
+    return title == entry
+
+
+def interviewer_examples(units: Sequence[Any], study: str) -> list[TrainingExample]:
+    """Every interviewer utterance of a transcript as an ``uncoded`` example."""
+    return [
+        TrainingExample(u.text_clean or u.text, UNCODED, "", study, "interviewer")
+        for u in units
+        if u.kind == "utterance" and u.speaker_role == "interviewer"
+    ]
+
+
+def read_corpus(folder: Path) -> Any:
+    """The ingested corpus in ``folder`` (an :class:`~pipeline.ingest.batch.IngestResult`)."""
     from pipeline.ingest.batch import ingest
     from pipeline.ingest.corpus import plan_corpus
 
-    result = ingest(plan_corpus(folder))
+    return ingest(plan_corpus(folder))
+
+
+def thesis_examples(
+    folder: Path, book: Codebook, uncoded_list: Path | None = UNCODED_LIST
+) -> tuple[list[TrainingExample], ThesisMapping]:
+    """Labelled units of the corpus in ``folder`` (theses and transcripts), and the mapping report.
+
+    Theses: units under a dimension heading get its code; units under a
+    non-findings heading (from ``uncoded_list``; none when it is None) are
+    ``uncoded``.  Transcripts: interviewer turns are ``uncoded``; informant
+    turns carry no label and are left out.
+    """
+    headings = read_uncoded_list(uncoded_list)["non_findings_headings"] if uncoded_list is not None else None
+    return corpus_examples(read_corpus(folder), book, headings)
+
+
+def corpus_examples(
+    result: Any, book: Codebook, headings: Sequence[str] | None
+) -> tuple[list[TrainingExample], ThesisMapping]:
+    """:func:`thesis_examples` on an ingested corpus; ``headings`` None: no ``uncoded`` examples at all."""
     tables = {other.id: heading_table(other) for other in list_codebooks()}
     tables[book.id] = heading_table(book)
     mapping = ThesisMapping()
@@ -161,22 +285,50 @@ def thesis_examples(folder: Path, book: Codebook) -> tuple[list[TrainingExample]
         mapping.skipped_documents[path] = f"could not be read: {reason}"
     examples: list[TrainingExample] = []
     for doc in result.documents:
-        units = [u for u in result.units if u.doc_id == doc.doc_id and u.kind in THESIS_KINDS]
+        study = doc.metadata.get("study") or Path(doc.path).name
+        doc_units = [u for u in result.units if u.doc_id == doc.doc_id]
+        if doc.kind == "transcript":
+            found = interviewer_examples(doc_units, study) if headings is not None else []
+            mapping.interviewer_turns[doc.path] += len(found)
+            examples += found
+            continue
+        units = [u for u in doc_units if u.kind in THESIS_KINDS]
         framework = doc.metadata.get("framework", "")
         other = framework if framework and framework != book.id else _other_framework(units, tables, book.id)
         if other:
             mapping.skipped_documents[doc.path] = f"its headings/metadata are framework '{other}'"
-            continue
-        study = Path(doc.path).name
         for unit in units:
-            found = heading_code(unit.section, tables, book.id)
+            text = unit.text_clean or unit.text
+            if not any(char.isalpha() for char in text):  # a stray page number or table cell: nothing to code
+                continue
+            not_findings = non_findings_heading(unit.section, headings or ())
+            if not_findings is not None:
+                mapping.uncoded_sections[(doc.path, not_findings)] += 1
+                examples.append(TrainingExample(text, UNCODED, "", study, "section"))
+                continue
+            found = None if other else heading_code(unit.section, tables, book.id)
             if found is None:
-                mapping.unmapped[(doc.path, unit.section)] += 1
+                if not other:
+                    mapping.unmapped[(doc.path, unit.section)] += 1
                 continue
             heading, code = found
             mapping.mapped[(doc.path, heading, code)] += 1
-            examples.append(TrainingExample(unit.text_clean or unit.text, code, "", study, "thesis"))
+            examples.append(TrainingExample(text, code, "", study, "thesis"))
     return examples, mapping
+
+
+def other_codebook_examples(book: Codebook, gold: Path | None, corpora: Sequence[Any]) -> list[TrainingExample]:
+    """The coded texts of every other shipped codebook, labelled :data:`OTHER_CODEBOOK` (studies kept)."""
+    found: list[TrainingExample] = []
+    for other in list_codebooks():
+        if other.id == book.id:
+            continue
+        coded = [TrainingExample(e.text, e.code, "", f"{CODEBOOK_STUDY}:{other.id}", e.source) for e in codebook_examples(other)]
+        coded += gold_examples(gold, other) if gold is not None else []
+        for result in corpora:
+            coded += [e for e in corpus_examples(result, other, None)[0] if e.code != UNCODED]
+        found += [TrainingExample(e.text, OTHER_CODEBOOK, "", e.study, "other_codebook") for e in coded]
+    return found
 
 
 def review_examples(path: Path, book: Codebook) -> list[TrainingExample]:
@@ -217,25 +369,55 @@ def assemble(
     gold: Path | None = None,
     theses: Sequence[Path] = (),
     reviews: Path | None = None,
+    uncoded_list: Path | None = UNCODED_LIST,
+    other_codebooks: bool = True,
 ) -> tuple[list[TrainingExample], list[str]]:
-    """All training examples for ``book`` (deduplicated, sorted) and report lines about them."""
+    """All training examples for ``book`` (deduplicated, sorted) and report lines about them.
+
+    ``theses`` are corpus folders (theses and transcripts).  ``uncoded_list``
+    is the uncoded-examples file: its utterances are examples, its headings
+    mark non-findings sections; None leaves out every ``uncoded`` source.
+    ``other_codebooks`` adds the other shipped codebooks' coded texts
+    (:func:`other_codebook_examples`).
+    """
     examples = codebook_examples(book)
     lines = [f"codebook examples: {len(examples)}"]
     if gold is not None:
         found = gold_examples(gold, book)
         lines.append(f"gold {gold}: {len(found)} record(s) of {book.id}")
         examples += found
-    for folder in theses:
-        found, mapping = thesis_examples(folder, book)
-        lines += [f"theses {folder}:", *("  " + line for line in mapping.lines())]
+    headings = read_uncoded_list(uncoded_list)["non_findings_headings"] if uncoded_list is not None else None
+    corpora = [read_corpus(folder) for folder in theses]
+    for folder, result in zip(theses, corpora):
+        found, mapping = corpus_examples(result, book, headings)
+        lines += [f"corpus {folder}:", *("  " + line for line in mapping.lines())]
+        examples += found
+    if uncoded_list is not None:
+        found = uncoded_list_examples(uncoded_list)
+        lines.append(f"uncoded list {uncoded_list}: {len(found)} utterance(s)")
         examples += found
     if reviews is not None:
         found = review_examples(reviews, book)
         lines.append(f"reviews {reviews}: {len(found)} correction(s)")
         examples += found
+    if other_codebooks:
+        found = other_codebook_examples(book, gold, corpora)
+        lines.append(f"coded texts of other codebooks: {len(found)}")
+        examples += found
     unique = deduplicate(examples)
     lines.append(f"{len(unique)} distinct text(s) after removing {len(examples) - len(unique)} duplicate(s)")
+    lines += source_lines(unique)
     return unique, lines
+
+
+def source_lines(examples: Sequence[TrainingExample]) -> list[str]:
+    """How many examples each source gave, and where the ``uncoded`` ones come from."""
+    per_source = Counter(e.source for e in examples)
+    uncoded = Counter(e.source for e in examples if e.code == UNCODED)
+    lines = ["examples per source: " + ", ".join(f"{s} {n}" for s, n in sorted(per_source.items()))]
+    lines.append(f"uncoded examples: {sum(uncoded.values())}" + "".join(
+        f"; {UNCODED_SOURCES.get(s, s)} {n}" for s, n in sorted(uncoded.items())))
+    return lines
 
 
 def data_hash(examples: Sequence[TrainingExample]) -> str:
@@ -247,10 +429,19 @@ def data_hash(examples: Sequence[TrainingExample]) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def fit_embedding(book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None) -> EmbeddingCoder:
-    """An :class:`EmbeddingCoder` fitted on ``examples``."""
-    coder = EmbeddingCoder(book, encoder=encoder)
-    return coder.fit([e.text for e in examples], [e.code for e in examples], [e.valence or None for e in examples])
+def own_examples(examples: Sequence[TrainingExample]) -> list[TrainingExample]:
+    """The examples labelled with a code of this codebook or ``uncoded`` (not :data:`OTHER_CODEBOOK`)."""
+    return [e for e in examples if e.code != OTHER_CODEBOOK]
+
+
+def fit_embedding(
+    book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None, abstention: str = "class"
+) -> EmbeddingCoder:
+    """An :class:`EmbeddingCoder` fitted on ``examples`` (those of other codebooks feed only the gate)."""
+    own = own_examples(examples)
+    elsewhere = [e.text for e in examples if e.code == OTHER_CODEBOOK]
+    coder = EmbeddingCoder(book, encoder=encoder, abstention=abstention)
+    return coder.fit([e.text for e in own], [e.code for e in own], [e.valence or None for e in own], elsewhere)
 
 
 @dataclass
@@ -260,77 +451,211 @@ class CrossValidation:
     weight: float
     valence_source: str
     metrics: dict[str, Any]  # macro_f1, kappa, accuracy, valence_accuracy, n, per_weight, ...
+    threshold: float = DEFAULT_THRESHOLD  # the ensemble's abstention threshold
+    abstention: str = "class"  # one of ABSTENTION_MODES
+
+
+@dataclass
+class HeldOut:
+    """Out-of-fold predictions of one abstention mode: each study coded by a model that never saw it."""
+
+    examples: list[TrainingExample]  # in the order of the rows below
+    embedding_proba: np.ndarray  # columns: codes, then uncoded
+    embedding_valence: list[str]  # "" where the model has no valence head
+
+
+@dataclass
+class EnsembleTuning:
+    """The ensemble weight and threshold that maximise macro-F1 on held-out predictions."""
+
+    weight: float
+    threshold: float
+    macro_f1: float
+    table: dict[tuple[float, float], float]  # (weight, threshold) -> macro-F1
+
+
+def cv_studies(examples: Sequence[TrainingExample]) -> list[str]:
+    """The studies left out in turn.
+
+    Codebook examples always stay in training, unless fewer than two
+    studies have *coded* examples: then they are one more fold (so the codes
+    are scored on two studies at least; studies with only ``uncoded``
+    examples do not count).
+    """
+    examples = own_examples(examples)
+    studies = sorted({e.study for e in examples} - {CODEBOOK_STUDY})
+    coded = {e.study for e in examples if e.code != UNCODED} - {CODEBOOK_STUDY}
+    if len(coded) < 2 and any(e.study == CODEBOOK_STUDY for e in examples):
+        studies.append(CODEBOOK_STUDY)
+    if len(studies) < 2:
+        raise TrainingDataError(f"cross-validation by study needs at least two studies, got {studies or 'none'}")
+    return studies
+
+
+def held_out_predictions(
+    book: Codebook, examples: Sequence[TrainingExample], studies: Sequence[str], encoder: Any, abstention: str
+) -> HeldOut:
+    """Code each study in ``studies`` with an embedding coder trained on all other studies' examples.
+
+    Texts of the held-out study are out of training entirely, also as
+    :data:`OTHER_CODEBOOK` texts; only this codebook's labels are scored.
+    """
+    held: list[TrainingExample] = []
+    proba, valence = [], []
+    for study in studies:
+        train_part = [e for e in examples if e.study != study]
+        test_part = [e for e in own_examples(examples) if e.study == study]
+        coder = fit_embedding(book, train_part, encoder, abstention)
+        vectors = coder.embed([e.text for e in test_part])
+        proba.append(coder.proba_from_embeddings(vectors))
+        rows = coder.valence_proba(vectors)
+        valence += list(coder.valence_classes_[rows.argmax(axis=1)]) if rows is not None else [""] * len(test_part)
+        held += test_part
+    return HeldOut(held, np.vstack(proba), valence)
+
+
+def tune_ensemble(
+    classes: Sequence[str], gold: Sequence[str], embedding_proba: np.ndarray, lexicon_proba: np.ndarray,
+    thresholds: Sequence[float],
+) -> EnsembleTuning:
+    """Macro-F1 of every (weight, threshold) on the pooled held-out rows; the best wins (ties: higher values)."""
+    table = {}
+    for weight in WEIGHTS:
+        combined = average(embedding_proba, lexicon_proba, weight)
+        for threshold in thresholds:
+            decided = decide_rows(combined, classes, threshold)
+            table[(weight, threshold)] = float(f1_score(gold, decided, average="macro", zero_division=0))
+    best = max(table, key=lambda key: (round(table[key], 9), key))
+    return EnsembleTuning(best[0], best[1], table[best], table)
 
 
 def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None) -> CrossValidation:
-    """Leave one study out: pick the ensemble weight and valence source on held-out predictions.
+    """Leave one study out: pick abstention mode, ensemble weight and threshold, and valence source.
 
-    Codebook examples are always in training, unless there is only one
-    real study: then they are the second fold.  Each other study is coded by a
-    model trained on every other study; the pooled out-of-fold predictions are
-    scored with :func:`pipeline.evaluate.score`.  The weight is chosen on the
-    same pooled predictions, so the reported figure is slightly optimistic
-    about the weight (one parameter), never about the texts.
+    Each study (see :func:`cv_studies`) is coded by a model trained on every
+    other study; the pooled out-of-fold predictions are scored with
+    :func:`pipeline.evaluate.score`.  With ``uncoded`` examples every
+    abstention mode of :class:`EmbeddingCoder` is tried and the ensemble
+    threshold is tuned; the mode with the best macro-F1 (``uncoded``
+    included) wins, ties going to the simpler one (``class``, then
+    ``threshold``, then ``gate``).  Without ``uncoded`` examples the
+    threshold stays at 0.3.  The settings are chosen on the same
+    pooled predictions, so ``macro_f1`` is slightly optimistic about them
+    (never about the texts); ``macro_f1_tuning_held_out`` chooses them
+    without the study being scored, for comparison.
     """
     from pipeline.classify.lexicon import LexiconCoder
-    from pipeline.classify.valence import valence_of
-    from pipeline.evaluate import score
 
-    studies = sorted({e.study for e in examples} - {CODEBOOK_STUDY})
-    if len(studies) < 2 and any(e.study == CODEBOOK_STUDY for e in examples):
-        studies.append(CODEBOOK_STUDY)  # one real study: the codebook examples are the other fold
-    if len(studies) < 2:
-        raise TrainingDataError(f"cross-validation by study needs at least two studies, got {studies or 'none'}")
-    held: list[TrainingExample] = []
-    embedding_proba, embedding_valence = [], []
-    for study in studies:
-        train_part = [e for e in examples if e.study != study]
-        test_part = [e for e in examples if e.study == study]
-        coder = fit_embedding(book, train_part, encoder)
-        vectors = coder.embed([e.text for e in test_part])
-        embedding_proba.append(coder.proba_from_embeddings(vectors))
-        valence_rows = coder.valence_proba(vectors)
-        embedding_valence += (
-            list(coder.valence_classes_[valence_rows.argmax(axis=1)]) if valence_rows is not None else [""] * len(test_part)
-        )
-        held += test_part
+    examples = list(examples)
+    studies = cv_studies(examples)
+    has_uncoded = any(e.code == UNCODED for e in examples)
+    modes = ABSTENTION_MODES if has_uncoded else ABSTENTION_MODES[:1]
+    thresholds = THRESHOLDS if has_uncoded else (DEFAULT_THRESHOLD,)
+    classes = [*book.code_ids, UNCODED]
+    runs = {mode: held_out_predictions(book, examples, studies, encoder, mode) for mode in modes}
+    held = runs[modes[0]].examples  # the same order in every mode
     gold = [e.code for e in held]
-    emb = np.vstack(embedding_proba)
     lexicon = LexiconCoder(book)
     lex = lexicon.predict_proba([e.text for e in held])
-    per_weight = {}
-    for weight in WEIGHTS:
-        ensemble = EnsembleCoder(coder, lexicon, weight=weight)
-        per_weight[weight] = float(f1_score(gold, ensemble.decide(ensemble.combine(emb, lex)), average="macro", zero_division=0))
-    weight = max(WEIGHTS, key=lambda w: (round(per_weight[w], 9), w))
-    ensemble = EnsembleCoder(coder, lexicon, weight=weight)
-    predicted = ensemble.decide(ensemble.combine(emb, lex))
-    labelled = [i for i, e in enumerate(held) if e.valence]
-    lexicon_valence = [valence_of(held[i].text)[0] if predicted[i] != UNCODED else "neutral" for i in labelled]
-    embed_valence = [embedding_valence[i] or "neutral" if predicted[i] != UNCODED else "neutral" for i in labelled]
-    true_valence = [held[i].valence for i in labelled]
-    valence_scores = {
-        "lexicon": _share_equal(true_valence, lexicon_valence),
-        "embedding": _share_equal(true_valence, embed_valence),
-    }
-    valence_source = "embedding" if valence_scores["embedding"] > valence_scores["lexicon"] else "lexicon"
-    scores = score(gold, predicted, gold, predicted)
+    tunings = {mode: tune_ensemble(classes, gold, runs[mode].embedding_proba, lex, thresholds) for mode in modes}
+    mode = max(modes, key=lambda m: (round(tunings[m].macro_f1, 9), -modes.index(m)))
+    tuning, run = tunings[mode], runs[mode]
+    predicted = decide_rows(average(run.embedding_proba, lex, tuning.weight), classes, tuning.threshold)
+    valence_source, valence_scores, labelled = choose_valence_source(held, predicted, run.embedding_valence)
     metrics = {
+        **score_metrics(gold, predicted),
         "scheme": "leave-one-study-out",
         "studies": {s: sum(e.study == s for e in held) for s in studies},
+        "abstention": mode,
+        "ensemble_weight": tuning.weight,
+        "ensemble_threshold": tuning.threshold,
+        "macro_f1_by_abstention": {m: tunings[m].macro_f1 for m in modes},
+        "macro_f1_tuning_held_out": tuning_held_out_f1(classes, held, gold, runs, lex, thresholds),
+        "macro_f1_by_weight": {str(w): round(tuning.table[(w, tuning.threshold)], 4) for w in WEIGHTS},
+        "embedding_only_macro_f1": max(tuning.table[(1.0, t)] for t in thresholds),
+        "lexicon_only_macro_f1": float(
+            f1_score(gold, lexicon.predict([e.text for e in held]), average="macro", zero_division=0)
+        ),
+        "coded_texts": coded_text_metrics(gold, predicted),
+        "uncoded_recall_by_source": uncoded_recall(held, predicted, key=lambda e: e.source),
+        "uncoded_recall_by_study": uncoded_recall(held, predicted, key=lambda e: e.study),
+        "valence_n": len(labelled),
+        "valence_accuracy": valence_scores[valence_source],
+        "valence_accuracy_by_source": valence_scores,
+    }
+    return CrossValidation(tuning.weight, valence_source, _rounded(metrics), tuning.threshold, mode)
+
+
+def score_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """n, accuracy, macro-F1, kappa and per-code scores of code decisions."""
+    from pipeline.evaluate import score
+
+    scores = score(gold, predicted, gold, predicted)
+    return {
         "n": scores.n,
         "accuracy": scores.accuracy,
         "macro_f1": scores.macro_f1,
         "kappa": None if np.isnan(scores.kappa) else scores.kappa,
-        "macro_f1_by_weight": {str(w): round(f, 4) for w, f in per_weight.items()},
-        "embedding_only_macro_f1": per_weight[1.0],
-        "lexicon_only_macro_f1": per_weight[0.0],
-        "valence_n": len(labelled),
-        "valence_accuracy": valence_scores[valence_source],
-        "valence_accuracy_by_source": valence_scores,
         "per_code": scores.per_code,
     }
-    return CrossValidation(weight, valence_source, _rounded(metrics))
+
+
+def coded_text_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any] | None:
+    """Scores on the texts whose label is a code (comparable with models trained without ``uncoded``)."""
+    rows = [i for i, g in enumerate(gold) if g != UNCODED]
+    if not rows:
+        return None
+    metrics = score_metrics([gold[i] for i in rows], [predicted[i] for i in rows])
+    del metrics["per_code"]
+    metrics["abstained"] = float(np.mean([predicted[i] == UNCODED for i in rows]))
+    return metrics
+
+
+def uncoded_recall(held: Sequence[TrainingExample], predicted: Sequence[str], key: Any) -> dict[str, dict[str, Any]]:
+    """Per group of held-out ``uncoded`` examples: how many, and the share predicted ``uncoded``."""
+    groups: dict[str, list[bool]] = {}
+    for example, code in zip(held, predicted):
+        if example.code == UNCODED:
+            groups.setdefault(key(example), []).append(code == UNCODED)
+    return {group: {"n": len(hits), "uncoded": float(np.mean(hits))} for group, hits in sorted(groups.items())}
+
+
+def tuning_held_out_f1(
+    classes: Sequence[str],
+    held: Sequence[TrainingExample],
+    gold: Sequence[str],
+    runs: dict[str, HeldOut],
+    lex: np.ndarray,
+    thresholds: Sequence[float],
+) -> float:
+    """Macro-F1 when each study's settings (mode, weight, threshold) are chosen on the other studies' rows."""
+    predicted: list[str] = [""] * len(held)
+    for study in sorted({e.study for e in held}):
+        rows = np.array([e.study == study for e in held])
+        others = [g for g, r in zip(gold, rows) if not r]
+        tunings = {mode: tune_ensemble(classes, others, run.embedding_proba[~rows], lex[~rows], thresholds)
+                   for mode, run in runs.items()}
+        mode = max(tunings, key=lambda m: tunings[m].macro_f1)
+        tuning = tunings[mode]
+        decided = decide_rows(average(runs[mode].embedding_proba[rows], lex[rows], tuning.weight), classes, tuning.threshold)
+        for i, code in zip(np.flatnonzero(rows), decided):
+            predicted[i] = code
+    return float(f1_score(gold, predicted, average="macro", zero_division=0))
+
+
+def choose_valence_source(
+    held: Sequence[TrainingExample], predicted: Sequence[str], embedding_valence: Sequence[str]
+) -> tuple[str, dict[str, float | None], list[int]]:
+    """Which valence source (lexicon rules or the embedding head) scores better on texts with a valence label."""
+    from pipeline.classify.valence import valence_of
+
+    labelled = [i for i, e in enumerate(held) if e.valence]
+    lexicon_valence = [valence_of(held[i].text)[0] if predicted[i] != UNCODED else "neutral" for i in labelled]
+    embed_valence = [embedding_valence[i] or "neutral" if predicted[i] != UNCODED else "neutral" for i in labelled]
+    true_valence = [held[i].valence for i in labelled]
+    scores = {"lexicon": _share_equal(true_valence, lexicon_valence), "embedding": _share_equal(true_valence, embed_valence)}
+    source = "embedding" if (scores["embedding"] or 0) > (scores["lexicon"] or 0) else "lexicon"
+    return source, scores, labelled
 
 
 def _share_equal(a: Sequence[str], b: Sequence[str]) -> float | None:
@@ -359,13 +684,17 @@ class TrainResult:
     report: list[str]
 
     def training_info(self) -> dict[str, Any]:
-        """The training section of the manifest."""
+        """The training section of the manifest (counts are of this codebook's examples)."""
+        own = own_examples(self.examples)
         return {
             "data_sha256": data_hash(self.examples),
-            "n_examples": len(self.examples),
-            "counts_per_code": dict(sorted(Counter(e.code for e in self.examples).items())),
-            "counts_per_source": dict(sorted(Counter(e.source for e in self.examples).items())),
-            "studies": sorted({e.study for e in self.examples}),
+            "n_examples": len(own),
+            "n_coded_in_other_codebooks": len(self.examples) - len(own),
+            "counts_per_code": dict(sorted(Counter(e.code for e in own).items())),
+            "counts_per_source": dict(sorted(Counter(e.source for e in own).items())),
+            "uncoded_per_source": dict(sorted(Counter(e.source for e in own if e.code == UNCODED).items())),
+            "abstention": self.coder.embedding.abstention,
+            "studies": sorted({e.study for e in own}),
             "cv": self.cv.metrics if self.cv else None,
         }
 
@@ -375,29 +704,58 @@ def train(
     examples: Sequence[TrainingExample],
     cv: str | None = "study",
     encoder: Any = None,
-    weight: float = 0.7,
+    weight: float = DEFAULT_WEIGHT,
+    threshold: float = DEFAULT_THRESHOLD,
+    abstention: str = "class",
 ) -> TrainResult:
-    """Train the ensemble on ``examples``; with ``cv="study"`` its weight and valence source come from CV."""
+    """Train the ensemble on ``examples``.
+
+    With ``cv="study"`` the weight, threshold, abstention mode and valence
+    source come from cross-validation; with ``cv=None`` the given ones are used.
+    """
     from pipeline.classify.lexicon import LexiconCoder
 
+    if abstention not in ABSTENTION_MODES:
+        raise TrainingDataError(f"unknown abstention '{abstention}' (use one of {', '.join(ABSTENTION_MODES)})")
     examples = list(examples)
     report: list[str] = []
     result_cv = None
     valence_source = "lexicon"
     if cv == "study":
         result_cv = cross_validate(book, examples, encoder)
-        weight, valence_source = result_cv.weight, result_cv.valence_source
-        m = result_cv.metrics
-        report.append(
-            f"leave-one-study-out CV ({m['n']} texts, {len(m['studies'])} studies): macro-F1 {m['macro_f1']:.3f}, "
-            f"kappa {m['kappa'] if m['kappa'] is not None else float('nan'):.3f}, "
-            f"valence accuracy {m['valence_accuracy'] or float('nan'):.3f} (n={m['valence_n']}); "
-            f"chosen weight {weight:.1f}, valence from {valence_source}"
-        )
+        weight, threshold, abstention = result_cv.weight, result_cv.threshold, result_cv.abstention
+        valence_source = result_cv.valence_source
+        report += cv_report(result_cv)
     elif cv is not None:
         raise TrainingDataError(f"unknown --cv '{cv}' (use 'study')")
-    embedding = fit_embedding(book, examples, encoder)
+    embedding = fit_embedding(book, examples, encoder, abstention)
     if valence_source == "embedding" and not hasattr(embedding, "valence_coef_"):
         valence_source = "lexicon"
-    coder = EnsembleCoder(embedding, LexiconCoder(book), weight=weight, valence_source=valence_source)
+    coder = EnsembleCoder(embedding, LexiconCoder(book), weight=weight, threshold=threshold, valence_source=valence_source)
     return TrainResult(coder, examples, result_cv, report)
+
+
+def cv_report(result: CrossValidation) -> list[str]:
+    """The cross-validation results as printable lines."""
+    m = result.metrics
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"leave-one-study-out CV ({m['n']} texts, {len(m['studies'])} studies): macro-F1 {fmt(m['macro_f1'])}, "
+        f"kappa {fmt(m['kappa'])}, valence accuracy {fmt(m['valence_accuracy'])} (n={m['valence_n']}); "
+        f"weight {result.weight:.1f}, threshold {result.threshold:.2f}, uncoded by {result.abstention}, "
+        f"valence from {result.valence_source}",
+        "  macro-F1 by abstention: " + ", ".join(f"{k} {v:.3f}" for k, v in m["macro_f1_by_abstention"].items())
+        + f"; with the settings chosen without the scored study: {m['macro_f1_tuning_held_out']:.3f}",
+    ]
+    coded = m.get("coded_texts")
+    if coded:
+        lines.append(
+            f"  coded texts only ({coded['n']}): macro-F1 {fmt(coded['macro_f1'])}, kappa {fmt(coded['kappa'])}, "
+            f"{coded['abstained']:.1%} wrongly uncoded"
+        )
+    for source, row in m["uncoded_recall_by_source"].items():
+        lines.append(f"  held-out uncoded from {UNCODED_SOURCES.get(source, source)}: {row['uncoded']:.1%} of {row['n']} uncoded")
+    return lines

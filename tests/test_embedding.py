@@ -95,3 +95,31 @@ def test_thesis_headings_map_to_codes_of_the_right_codebook(perry6):
         "c. Kedekatan dan Pelibatan", "kedekatan_pelibatan")
     assert heading_code("Hasil > 3. Sinkronisasi", tables, "perry6") is None  # another framework's heading
     assert heading_code("BAB IV > PENUTUP > 4.1 Kesimpulan", tables, "perry6") is None
+
+
+@pytest.fixture(scope="module")
+def with_uncoded(perry6):
+    """The labelled texts and the codebook's examples, plus the shipped uncoded examples."""
+    from pipeline.train import codebook_examples, uncoded_list_examples
+
+    coded = [(text, code) for text, code, _ in LABELLED] + [(e.text, e.code) for e in codebook_examples(perry6)]
+    uncoded = [(e.text, UNCODED) for e in uncoded_list_examples()]
+    texts, codes = zip(*(coded + uncoded))
+    return list(texts), list(codes)
+
+
+@pytest.mark.parametrize("abstention", ["class", "threshold", "gate"])
+def test_every_abstention_mode_puts_a_greeting_below_a_finding(perry6, encoder, with_uncoded, abstention):
+    texts, codes = with_uncoded
+    elsewhere = ["Ruang tunggu MPP nyaman dan ber-AC.", "Server aplikasi sering gangguan sehingga layanan terhenti."]
+    coder = EmbeddingCoder(perry6, encoder=encoder, abstention=abstention).fit(texts, codes, coded_elsewhere=elsewhere)
+    proba = coder.predict_proba(["Halo Pak, selamat sore.", COORDINATION])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert list(coder.predict(["Halo Pak, selamat sore.", COORDINATION])) == [UNCODED, "koordinasi"]
+    assert (UNCODED in coder.head_classes_) == (abstention != "threshold")  # the gate is a row of the one head
+    assert coder.coef_.shape[0] == len(coder.head_classes_)
+
+
+def test_unknown_abstention_is_refused(perry6, encoder, with_uncoded):
+    with pytest.raises(ValueError, match="abstention must be one of class, threshold, gate"):
+        EmbeddingCoder(perry6, encoder=encoder, abstention="vote").fit(*with_uncoded)

@@ -20,11 +20,26 @@ How a text is scored:
    by a temperature learned on out-of-fold predictions (temperature scaling:
    one number, so the calibration stays a plain JSON value, unlike
    ``CalibratedClassifierCV``'s fitted objects); with fewer than three
-   texts for some code there is nothing to calibrate on and the plain LR
+   texts for some label there is nothing to calibrate on and the plain LR
    probabilities are used.  A text whose best
    probability is below ``threshold_`` is ``uncoded``; ``threshold_`` is
    tuned for macro-F1 on the out-of-fold predictions when the training data
    contain ``uncoded`` examples, else it is the ``min_confidence`` parameter.
+   ``uncoded`` training texts are used in one of three ways (``abstention``):
+
+   - ``class``: ``uncoded`` is one more class of the regression;
+   - ``threshold``: the regression sees the coded texts alone, and the
+     ``uncoded`` texts only tune ``threshold_``;
+   - ``gate``: the regression sees the coded texts alone, and one more row,
+     the *gate*, is fitted for ``uncoded`` against everything that is coded:
+     this codebook's coded texts and ``coded_elsewhere`` (texts coded in
+     other codebooks).  Whether a text is talk or findings does not depend
+     on the codebook, so the gate learns it from every codebook's data; its
+     row is fitted with the code rows fixed (an offset), so the model stays
+     one softmax: ``p(uncoded) = sigmoid(gate(x) - logsumexp(code logits))``.
+
+   :mod:`pipeline.train` measures the three by cross-validation and keeps
+   the best.
 4. Evidence: the probability of every code and the ``n_neighbours`` most
    similar training texts (text, code, similarity).
 5. An optional valence head (logistic regression on the embeddings of the
@@ -55,6 +70,7 @@ ZERO_SHOT_TEMPERATURE = 0.01  # cosines differ by hundredths; this spreads them 
 TEMPERATURES = np.geomspace(0.2, 5.0, 41)  # candidates for temperature scaling
 MAX_CALIBRATION_FOLDS = 5
 MIN_CALIBRATION_FOLDS = 3  # every code needs this many texts before calibration is attempted
+ABSTENTIONS = ("class", "threshold", "gate")  # how uncoded training texts are used (see the module docstring)
 
 
 @lru_cache(maxsize=1)
@@ -116,6 +132,9 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         How many nearest training texts the evidence lists.
     random_state : int
         Seed of the cross-validation folds (results are deterministic).
+    abstention : str
+        How ``uncoded`` training texts are used: ``class``, ``threshold`` or
+        ``gate`` (see the module docstring).
     """
 
     def __init__(
@@ -127,6 +146,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         zero_shot_margin: float = 0.004,
         n_neighbours: int = 3,
         random_state: int = 0,
+        abstention: str = "class",
     ) -> None:
         self.codebook = codebook
         self.encoder = encoder
@@ -135,6 +155,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         self.zero_shot_margin = zero_shot_margin
         self.n_neighbours = n_neighbours
         self.random_state = random_state
+        self.abstention = abstention
 
     # ------------------------------------------------------------------ identity
 
@@ -173,12 +194,17 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         return self.prototypes_
 
     def fit(
-        self, texts: Sequence[str], labels: Sequence[str], valences: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        valences: Sequence[str | None] | None = None,
+        coded_elsewhere: Sequence[str] = (),
     ) -> EmbeddingCoder:
         """Train the code head (and the valence head when ``valences`` has enough labels).
 
         ``labels`` are code ids or ``uncoded``; ``valences`` may hold ``None``
-        for texts without a valence label.
+        for texts without a valence label.  ``coded_elsewhere``: texts coded
+        in other codebooks, which only the ``gate`` uses (as not uncoded).
         """
         texts = _as_texts(texts)
         labels = [str(label) for label in labels]
@@ -189,9 +215,14 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             raise ValueError(f"fit: label '{unknown[0]}' is not a code of '{self.codebook.id}' nor '{UNCODED}'")
         if len(set(labels)) < 2:
             raise ValueError(f"fit: need at least two different labels, got only {sorted(set(labels))}")
+        if self.abstention not in ABSTENTIONS:
+            raise ValueError(f"fit: abstention must be one of {', '.join(ABSTENTIONS)}, not {self.abstention!r}")
+        if self.abstention != "class" and len(set(labels) - {UNCODED}) < 2:
+            raise ValueError(f"fit: abstention '{self.abstention}' needs texts of at least two codes besides '{UNCODED}'")
         embeddings = self.embed(texts)
+        elsewhere = self.embed(coded_elsewhere) if len(coded_elsewhere) else np.zeros((0, embeddings.shape[1]))
         self.prototypes()
-        self._fit_code_head(embeddings, np.array(labels, dtype=object))
+        self._fit_code_head(embeddings, np.array(labels, dtype=object), elsewhere)
         self._fit_valence_head(embeddings, valences)
         self.train_embeddings_ = embeddings.astype(np.float16)
         self.train_texts_ = list(texts)
@@ -201,34 +232,78 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
     def _new_head(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, random_state=self.random_state)
 
-    def _fit_code_head(self, embeddings: np.ndarray, labels: np.ndarray) -> None:
-        """Logistic regression, temperature and threshold from out-of-fold logits."""
-        head = self._new_head().fit(embeddings, labels)
-        self.head_classes_ = np.array([str(c) for c in head.classes_], dtype=object)
-        self.coef_ = head.coef_.astype(np.float64)
-        self.intercept_ = head.intercept_.astype(np.float64)
-        if len(self.head_classes_) == 2:  # sklearn stores one row for two classes; make it two logits
-            self.coef_ = np.vstack([-self.coef_ / 2, self.coef_ / 2])
-            self.intercept_ = np.array([-self.intercept_[0] / 2, self.intercept_[0] / 2])
+    def _fit_code_head(self, embeddings: np.ndarray, labels: np.ndarray, elsewhere: np.ndarray) -> None:
+        """Logistic regression (plus the gate row), temperature and threshold from out-of-fold predictions.
+
+        ``in_head`` marks the texts the regression learns from: all of them
+        (``class``), or only the coded ones (``threshold``, ``gate``).
+        """
+        in_head = labels != UNCODED if self.abstention != "class" else np.ones(len(labels), dtype=bool)
+        gate = self.abstention == "gate" and UNCODED in set(labels)
         self.temperature_, self.threshold_ = 1.0, float(self.min_confidence)
         folds = min(MAX_CALIBRATION_FOLDS, int(min(np.unique(labels, return_counts=True)[1])))
-        if folds < MIN_CALIBRATION_FOLDS:  # too few texts per code to calibrate: plain LR probabilities
-            return
-        logits = np.zeros((len(labels), len(self.head_classes_)))
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
-        for train, test in splitter.split(embeddings, labels):
+        calibrate = folds >= MIN_CALIBRATION_FOLDS  # else too few texts per label: plain LR probabilities
+        if calibrate:
+            classes = np.array(sorted({str(c) for c in labels[in_head]}), dtype=object)
+            logits = self._out_of_fold_logits(embeddings, labels, in_head, folds, classes)
+            targets = np.array([list(classes).index(label) for label in labels[in_head]])
+            self.temperature_ = best_temperature(logits[in_head], targets)
+        self.head_classes_, self.coef_, self.intercept_ = self._head_rows(embeddings, labels, in_head, elsewhere, gate)
+        if calibrate and UNCODED in set(labels):
+            proba = (
+                self._out_of_fold_gate_proba(embeddings, labels, in_head, elsewhere, folds)
+                if gate
+                else softmax(logits / self.temperature_)
+            )
+            self.threshold_ = self._tune_threshold(proba, labels)
+
+    def _head_rows(
+        self, embeddings: np.ndarray, labels: np.ndarray, in_head: np.ndarray, elsewhere: np.ndarray, gate: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(classes, coef, intercept) of a head fitted on these texts: the regression, then the gate row."""
+        head = self._new_head().fit(embeddings[in_head], labels[in_head])
+        classes = np.array([str(c) for c in head.classes_], dtype=object)
+        coef, intercept = _two_logit_rows(head.coef_, head.intercept_)
+        if not gate:
+            return classes, coef, intercept
+        features = np.vstack([embeddings, elsewhere])
+        is_uncoded = np.concatenate([labels == UNCODED, np.zeros(len(elsewhere), dtype=bool)])
+        code_logits = (features @ coef.T + intercept) / self.temperature_
+        gate_coef, gate_intercept = fit_gate(features, is_uncoded, -_logsumexp(code_logits), self.C)
+        # stored times the temperature, because proba_from_embeddings divides every row by it
+        coef = np.vstack([coef, gate_coef * self.temperature_])
+        intercept = np.append(intercept, gate_intercept * self.temperature_)
+        return np.append(classes, UNCODED).astype(object), coef, intercept
+
+    def _folds(self, embeddings: np.ndarray, labels: np.ndarray, folds: int) -> Any:
+        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state).split(embeddings, labels)
+
+    def _out_of_fold_logits(
+        self, embeddings: np.ndarray, labels: np.ndarray, in_head: np.ndarray, folds: int, classes: np.ndarray
+    ) -> np.ndarray:
+        """Regression logits (columns ``classes``) of every text from a head that did not see it."""
+        columns = list(classes)
+        logits = np.zeros((len(labels), len(columns)))
+        for train, test in self._folds(embeddings, labels, folds):
+            train = train[in_head[train]]
             fold_head = self._new_head().fit(embeddings[train], labels[train])
-            columns = [list(self.head_classes_).index(str(c)) for c in fold_head.classes_]
-            fold_logits = np.full((len(test), len(self.head_classes_)), -1e3)
-            raw = fold_head.decision_function(embeddings[test])
-            if raw.ndim == 1:
-                raw = np.column_stack([-raw / 2, raw / 2])
-            fold_logits[:, columns] = raw
+            fold_logits = np.full((len(test), len(columns)), -1e3)  # a class missing from the fold: never chosen
+            coef, intercept = _two_logit_rows(fold_head.coef_, fold_head.intercept_)
+            fold_logits[:, [columns.index(str(c)) for c in fold_head.classes_]] = embeddings[test] @ coef.T + intercept
             logits[test] = fold_logits
-        targets = np.array([list(self.head_classes_).index(label) for label in labels])
-        self.temperature_ = best_temperature(logits, targets)
-        if UNCODED in set(labels):
-            self.threshold_ = self._tune_threshold(softmax(logits / self.temperature_), labels)
+        return logits
+
+    def _out_of_fold_gate_proba(
+        self, embeddings: np.ndarray, labels: np.ndarray, in_head: np.ndarray, elsewhere: np.ndarray, folds: int
+    ) -> np.ndarray:
+        """Probabilities (columns ``head_classes_``) of every text from a head and gate that did not see it."""
+        columns = list(self.head_classes_)
+        proba = np.zeros((len(labels), len(columns)))
+        for train, test in self._folds(embeddings, labels, folds):
+            classes, coef, intercept = self._head_rows(embeddings[train], labels[train], in_head[train], elsewhere, True)
+            fold_proba = softmax((embeddings[test] @ coef.T + intercept) / self.temperature_)
+            proba[np.ix_(test, [columns.index(c) for c in classes])] = fold_proba
+        return proba
 
     def _tune_threshold(self, proba: np.ndarray, labels: np.ndarray) -> float:
         """The abstention threshold that maximises macro-F1 on out-of-fold probabilities."""
@@ -254,10 +329,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             return
         head = self._new_head().fit(embeddings[keep], values)
         self.valence_classes_ = np.array([str(c) for c in head.classes_], dtype=object)
-        coef, intercept = head.coef_, head.intercept_
-        if len(self.valence_classes_) == 2:
-            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-        self.valence_coef_, self.valence_intercept_ = coef.astype(np.float64), intercept.astype(np.float64)
+        self.valence_coef_, self.valence_intercept_ = _two_logit_rows(head.coef_, head.intercept_)
 
     # ------------------------------------------------------------------ scoring
 
@@ -347,6 +419,48 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             rule = f"threshold {self.threshold_:.2f}" if self.is_supervised else "the relative margin"
             return f"uncoded ({mode}): best code {best} ({best_score:.2f}) falls short of {rule}"
         return f"{code} ({best_score:.2f}) by {mode}"
+
+
+def fit_gate(
+    features: np.ndarray, is_uncoded: np.ndarray, offsets: np.ndarray, C: float
+) -> tuple[np.ndarray, float]:
+    """A binary logistic regression for ``uncoded`` with a fixed offset per text: (coef, intercept).
+
+    Minimises ``C * sum(w * logloss(features @ coef + intercept + offsets))
+    + |coef|^2 / 2`` (scikit-learn's L2 objective) with balanced class
+    weights ``w``, by L-BFGS from zero: deterministic.
+    """
+    from scipy.optimize import minimize
+
+    y = is_uncoded.astype(np.float64)
+    n_uncoded = max(int(y.sum()), 1)
+    n_coded = max(len(y) - n_uncoded, 1)
+    weights = np.where(y > 0, len(y) / (2 * n_uncoded), len(y) / (2 * n_coded))
+    dim = features.shape[1]
+
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        coef, intercept = theta[:dim], theta[dim]
+        scores = features @ coef + intercept + offsets
+        loss = C * float(np.sum(weights * (np.logaddexp(0.0, scores) - y * scores))) + 0.5 * float(coef @ coef)
+        residual = C * weights * (1.0 / (1.0 + np.exp(-scores)) - y)
+        return loss, np.append(features.T @ residual + coef, residual.sum())
+
+    result = minimize(loss_and_gradient, np.zeros(dim + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    return result.x[:dim], float(result.x[dim])
+
+
+def _logsumexp(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log(sum(exp)), numerically stable."""
+    top = logits.max(axis=1)
+    return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+
+def _two_logit_rows(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted LR's weights as one row per class (sklearn keeps a single row for two classes)."""
+    coef, intercept = np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+    if coef.shape[0] == 1:
+        return np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    return coef, intercept
 
 
 def _decide(proba: np.ndarray, classes: np.ndarray, threshold: float) -> list[str]:

@@ -1,0 +1,196 @@
+"""Training data for abstention (uncoded examples) and models that learn it, on the real encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.classify.embedding import default_encoder
+from pipeline.codebook import load_codebook
+from pipeline.persist import load_model, save_model
+from pipeline.schema import UNCODED
+from pipeline.train import (
+    OTHER_CODEBOOK,
+    TrainingDataError,
+    TrainingExample,
+    codebook_examples,
+    cross_validate,
+    heading_title,
+    non_findings_heading,
+    read_uncoded_list,
+    thesis_examples,
+    train,
+    uncoded_list_examples,
+)
+
+TRANSCRIPT = """Kota: Kota Contoh
+Informan: Ibu XY
+Jabatan: Petugas Gerai
+Instansi: DPMPTSP Kota Contoh
+Tanggal: 2025-01-10
+Kerangka: perry6
+Studi: Studi Contoh 2025
+
+P: Selamat pagi, Bu. Boleh kita mulai wawancaranya?
+
+I: Pagi. Silakan, Mas.
+
+P: Bagaimana koordinasi dengan instansi lain di gedung ini?
+
+I: Kami rapat koordinasi tiap bulan dengan semua instansi. Kalau ada perubahan jadwal langsung diumumkan di grup.
+"""
+
+THESIS = """BAB IV HASIL PENELITIAN DAN PEMBAHASAN
+
+## 4.1 Gambaran Umum MPP Kota Contoh
+
+MPP Kota Contoh diresmikan pada tahun 2020 dan terletak di pusat kota.
+
+## 4.2 Hasil Penelitian
+
+### 1. Koordinasi
+
+Rapat koordinasi antar instansi diadakan setiap bulan oleh DPMPTSP.
+"""
+
+#: A study of researcher-corrected texts, two per code.
+STUDY_A = [
+    ("Kepala dinas memimpin rapat koordinasi dengan semua instansi tiap bulan.", "koordinasi"),
+    ("Komunikasi antar instansi masih kurang karena jarang ada rapat bersama.", "koordinasi"),
+    ("Semua layanan perizinan kini berada dalam satu gedung MPP.", "integrasi"),
+    ("Aplikasi pelayanan tiap instansi masih terpisah dan belum terintegrasi.", "integrasi"),
+    ("Dibentuk kelompok kerja bersama yang melibatkan seluruh tenant MPP.", "kedekatan_pelibatan"),
+    ("Struktur organisasi MPP belum melibatkan instansi vertikal secara penuh.", "kedekatan_pelibatan"),
+]
+
+GREETING = "Halo Bu, selamat sore, maaf mengganggu sebentar ya."
+COORDINATION = "Setiap bulan DPMPTSP mengadakan rapat koordinasi dengan seluruh instansi yang membuka gerai di MPP."
+
+
+@pytest.fixture(scope="module")
+def perry6():
+    return load_codebook("perry6")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "wawancara").mkdir()
+    (root / "skripsi").mkdir()
+    (root / "wawancara" / "contoh_petugas.txt").write_text(TRANSCRIPT, encoding="utf-8")
+    (root / "skripsi" / "contoh_bab4.txt").write_text(THESIS, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_set(perry6) -> list[TrainingExample]:
+    """The codebook's own examples, the uncoded list, and the tamtanus examples as coded elsewhere."""
+    elsewhere = [
+        TrainingExample(e.text, OTHER_CODEBOOK, "", "codebook:tamtanus", "other_codebook")
+        for e in codebook_examples(load_codebook("tamtanus"))
+    ]
+    return codebook_examples(perry6) + uncoded_list_examples() + elsewhere
+
+
+# --------------------------------------------------------------------------- where uncoded examples come from
+
+
+def test_interviewer_turns_become_uncoded_examples(corpus, perry6):
+    examples, mapping = thesis_examples(corpus, perry6)
+    interviewer = [e for e in examples if e.source == "interviewer"]
+    assert [e.text for e in interviewer] == [
+        "Selamat pagi, Bu.",
+        "Boleh kita mulai wawancaranya?",
+        "Bagaimana koordinasi dengan instansi lain di gedung ini?",
+    ]
+    assert {e.code for e in interviewer} == {UNCODED}
+    assert {e.study for e in interviewer} == {"Studi Contoh 2025"}  # the transcript's study metadata
+    assert not any("rapat koordinasi tiap bulan" in e.text for e in examples)  # informant turns carry no label
+    assert mapping.interviewer_turns["wawancara/contoh_petugas.txt"] == 3
+
+
+def test_non_findings_sections_map_to_uncoded_and_findings_to_their_code(corpus, perry6):
+    examples, mapping = thesis_examples(corpus, perry6)
+    thesis = {e.text: (e.code, e.source) for e in examples if e.source in ("thesis", "section")}
+    assert thesis == {
+        "MPP Kota Contoh diresmikan pada tahun 2020 dan terletak di pusat kota.": (UNCODED, "section"),
+        "Rapat koordinasi antar instansi diadakan setiap bulan oleh DPMPTSP.": ("koordinasi", "thesis"),
+    }
+    assert mapping.uncoded_sections[("skripsi/contoh_bab4.txt", "4.1 Gambaran Umum MPP Kota Contoh")] == 1
+
+
+def test_without_the_uncoded_list_no_uncoded_examples_are_made(corpus, perry6):
+    examples, _ = thesis_examples(corpus, perry6, uncoded_list=None)
+    assert [e.code for e in examples] == ["koordinasi"]
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("Ririn Anggriyani > 2. Metodologi Penelitian", "2. Metodologi Penelitian"),
+        ("ABSTRAK", "ABSTRAK"),
+        ("BAB IV > HASIL > 4.1 Gambaran Umum Mal Pelayanan Publik Kota Malang", "4.1 Gambaran Umum Mal Pelayanan Publik Kota Malang"),
+        ("BAB II > TINJAUAN PUSTAKA > 2.1 Koordinasi", "TINJAUAN PUSTAKA"),  # theory about a dimension is not findings
+        ("BAB IV > 4.2 Hasil Penelitian > 1. Koordinasi", None),
+        ("Metode Pelayanan Baru", None),  # "metode" must be the whole title or be followed by a word of the list
+        ("Kesimpulan", None),
+    ],
+)
+def test_non_findings_headings_come_from_the_lexicon_file(section, expected):
+    headings = read_uncoded_list()["non_findings_headings"]
+    assert non_findings_heading(section, headings) == expected
+
+
+def test_heading_numbers_are_stripped_whatever_their_style():
+    assert [heading_title(h) for h in ("4.2 Hasil Penelitian", "4.2. Hasil", "1. Koordinasi", "3 Hasil", "IV. HASIL", "### **b. Integrasi**")] == [
+        "Hasil Penelitian", "Hasil", "Koordinasi", "Hasil", "HASIL", "Integrasi"]
+
+
+def test_the_uncoded_list_has_both_sides_of_the_conversation():
+    data = read_uncoded_list()
+    assert sum(len(texts) for texts in data["utterances"].values()) >= 50
+    assert {"greeting", "consent_and_procedure", "interviewer_question"} <= set(data["utterances"])
+    assert {"pendahuluan", "metodologi penelitian ...", "abstrak", "kajian pustaka ...", "gambaran umum ..."} <= set(
+        data["non_findings_headings"])
+    examples = uncoded_list_examples()
+    assert {e.code for e in examples} == {UNCODED} and len({e.study for e in examples}) == 1
+
+
+def test_a_broken_uncoded_list_is_refused_in_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "uncoded.yaml"
+    bad.write_text("utterances:\n  greeting: [Halo, 3]\nnon_findings_headings: [abstrak]\n", encoding="utf-8")
+    with pytest.raises(TrainingDataError) as caught:
+        read_uncoded_list(bad)
+    assert str(bad) in str(caught.value) and "greeting" in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------- models that learn abstention
+
+
+@pytest.mark.parametrize("abstention", ["class", "gate"])
+def test_a_trained_model_leaves_a_greeting_uncoded_and_codes_coordination(perry6, small_set, abstention, tmp_path):
+    result = train(perry6, small_set, cv=None, encoder=default_encoder(), abstention=abstention)
+    assert list(result.coder.predict([GREETING, COORDINATION])) == [UNCODED, "koordinasi"]
+    assert result.training_info()["abstention"] == abstention
+    assert result.training_info()["n_coded_in_other_codebooks"] == len(codebook_examples(load_codebook("tamtanus")))
+    # the model folder reproduces the same probabilities (the gate is an ordinary row of the head)
+    save_model(result.coder, tmp_path / "perry6", result.training_info(), created="2025-06-01")
+    loaded = load_model(tmp_path / "perry6", perry6)
+    np.testing.assert_allclose(
+        loaded.predict_proba([GREETING, COORDINATION]), result.coder.predict_proba([GREETING, COORDINATION]), atol=1e-6
+    )
+
+
+def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(perry6, small_set):
+    study_a = [TrainingExample(text, code, "", "A", "review") for text, code in STUDY_A]
+    result = cross_validate(perry6, small_set + study_a, encoder=default_encoder())
+    metrics = result.metrics
+    by_mode = metrics["macro_f1_by_abstention"]
+    assert set(by_mode) == {"class", "threshold", "gate"}
+    assert result.abstention == max(by_mode, key=by_mode.get)
+    # one study with coded texts besides the codebook: the codebook examples are a fold; never the other codebook
+    assert set(metrics["studies"]) == {"A", "codebook", "uncoded list:uncoded_examples.yaml"}
+    assert metrics["uncoded_recall_by_source"]["uncoded_list"]["n"] == len(uncoded_list_examples())
+    assert metrics["coded_texts"]["n"] == len(codebook_examples(perry6)) + len(STUDY_A)
