@@ -170,6 +170,13 @@ def valence_svg(evidence_frame: pd.DataFrame, codebook: Codebook) -> str:
 # --------------------------------------------------------------------------- sections
 
 
+def _fact_text(value: Any) -> Any:
+    """Nested run info in one line: lists become counts ({'read': [...10]} -> 'read 10')."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {len(v) if isinstance(v, (list, tuple)) else _fact_text(v)}" for k, v in value.items())
+    return value
+
+
 def _run_facts(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codebook, run_info: Mapping[str, Any]) -> str:
     """The run-info box: corpus, counts, model, codebook id/version/hash, date, plus any other run_info keys."""
     models = sorted(set(codings.loc[codings["codebook"] == codebook.id, "model"].astype(str)))
@@ -181,7 +188,7 @@ def _run_facts(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codebook, r
         "codebook": f"{codebook.id} {codebook.version} (hash {codebook.content_hash})",
         "date": run_info.get("date", ""),
     }
-    facts.update({k: v for k, v in sorted(run_info.items()) if k not in facts})
+    facts.update({k: _fact_text(v) for k, v in sorted(run_info.items()) if k not in facts})
     items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts.items() if v != "")
     return f'<dl class="facts">{items}</dl>'
 
