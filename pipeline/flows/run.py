@@ -309,3 +309,17 @@ def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
     report_lines += [f"  repaired {label}: damaged cache entry recomputed" for label in repaired]
     return RunResult(Path(out), documents, units, codings, evidence, report_lines,
                      timings, [Path(p) for p in written], map_path)
+
+
+def with_task_runner(flow_fn: Any, dask_address: str | None = None, dask_local: int = 0) -> Any:
+    """The run flow on Dask (an existing cluster, or a local one with N workers), else unchanged."""
+    if not dask_address and not dask_local:
+        return flow_fn
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        runner = DaskTaskRunner(address=dask_address)
+    else:
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": dask_local, "threads_per_worker": 1,
+                                                "processes": False, "dashboard_address": None})
+    return flow_fn.with_options(task_runner=runner)
