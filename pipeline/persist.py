@@ -47,7 +47,7 @@ TRAINING = "training.json"
 CARD = "README.md"
 FORBIDDEN_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pck", ".dill")
 PACKAGES = ("numpy", "scikit-learn", "sentence-transformers", "torch")
-EMBEDDING_PARAMS = ("C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state")
+EMBEDDING_PARAMS = ("C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state", "abstention")
 
 
 class ModelFolderError(ValueError):
@@ -244,10 +244,12 @@ def load_model(folder: Path, codebook: Codebook | None = None) -> EnsembleCoder 
     manifest = read_manifest(folder)
     book = codebook if codebook is not None else _shipped_codebook(folder, manifest)
     check_codebook(folder, manifest, book)
-    encoder = _matching_encoder(folder, manifest)
     arrays = read_arrays(folder, manifest)
     texts = _read_json(folder, manifest["training_texts"])
-    return build_coder(folder, manifest, book, encoder, arrays, texts)
+    coder = build_coder(folder, manifest, book, None, arrays, texts)  # every file checked before the slow part
+    embedding = coder.embedding if isinstance(coder, EnsembleCoder) else coder
+    embedding.encoder = _matching_encoder(folder, manifest)
+    return coder
 
 
 def _fail(folder: Path, reason: str) -> ModelFolderError:

@@ -136,3 +136,21 @@ def test_refuses_another_encoder(copy, perry6):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFolderError, match="encoder checksum mismatch"):
         load_model(copy, perry6)
+
+
+def test_a_missing_file_is_refused_before_the_encoder_is_loaded(copy, perry6, monkeypatch):
+    import pipeline.persist as persist
+
+    def no_encoder(*_args):
+        raise AssertionError("the encoder was loaded before the folder's files were checked")
+
+    monkeypatch.setattr(persist, "_matching_encoder", no_encoder)
+    (copy / "arrays.npz").unlink()
+    with pytest.raises(ModelFolderError, match="arrays.npz"):
+        load_model(copy, perry6)
+
+
+def test_the_abstention_mode_is_saved_and_restored(saved, perry6):
+    manifest = json.loads((saved[1] / "manifest.json").read_text())
+    assert manifest["embedding"]["params"]["abstention"] == saved[0].embedding.abstention
+    assert load_model(saved[1], perry6).embedding.abstention == saved[0].embedding.abstention

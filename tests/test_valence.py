@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.classify.valence import ValenceLexicon, ValenceLexiconError, load_rules, valence_of
+from pipeline.classify.valence import ValenceLexicon, ValenceLexiconError, default_path, load_rules, valence_of
 from pipeline.schema import VALENCES
 
 
@@ -115,8 +115,37 @@ def test_fixed_expressions_are_not_negations():
     assert label("Tidak jauh berbeda dengan hasil wawancara.") == "neutral"
 
 
-def test_no_cue_is_neutral():
-    assert valence_of("Kantor ini buka jam delapan.") == ("neutral", 0.0, [])
+def test_a_bare_statement_of_a_practice_takes_the_no_cue_polarity_and_says_so():
+    polarity, score, cues = valence_of("Ada satgas pengaduan, jadi warga yang komplain ditemui bersama.")
+    assert (polarity, score) == ("positive", 0.0)
+    assert cues[0]["cue"] == "" and "no valence cue" in cues[0]["rule"]
+
+
+def test_definitions_and_fixed_expressions_keep_no_cue_texts_neutral():
+    assert label("Kerja sama antaraktor mencakup hubungan kerja pengelola dan petugas.") == "neutral"
+    assert label("Integrasi dipahami sebagai penyatuan layanan.") == "neutral"
+
+
+def test_no_cue_can_be_switched_off(tmp_path):
+    source = default_path().read_text(encoding="utf-8")
+    off = tmp_path / "valence.yaml"
+    off.write_text(source.replace("no_cue: positive", "no_cue: neutral"), encoding="utf-8")
+    assert valence_of("Kantor ini buka jam delapan.", load_rules(off)) == ("neutral", 0.0, [])
+
+
+def test_rarely_turns_a_problem_into_good_news():
+    assert label("Alhamdulillah servernya jarang banget lemot.") == "positive"
+    assert label("Rapat koordinasinya jarang.") == "negative"
+
+
+def test_a_cue_that_carries_its_own_negation_is_not_flipped_again():
+    text = "Strukturnya masih belum terdefinisi dengan jelas serta belum terbentuknya kelompok kerja."
+    assert label(text) == "negative"
+
+
+def test_recommendations_name_a_gap():
+    assert label("Pola koordinasi antar OPD perlu diperkuat melalui jadwal rapat yang pasti.") == "negative"
+    assert label("Kalau begitu tidak perlu lagi ke kantor cabang.") == "positive"
 
 
 def test_cue_offsets_slice_back_to_the_text():

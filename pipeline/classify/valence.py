@@ -12,7 +12,8 @@ Rules (the word lists are data, in ``lexicons/valence.yaml``):
    "sehingga", ...).  A clause opened by a weighted word counts its cues
    times that weight (the concession after "meskipun" counts half).
 3. A negator flips every cue that starts at most ``scope`` words after it in
-   the same clause: "tidak ada kendala" and "belum pernah ada masalah" are
+   the same clause, unless the cue begins with a negator itself ("masih
+   belum jelas serta belum terbentuknya ..." stays negative): "tidak ada kendala" and "belum pernah ada masalah" are
    positive, "tidak sinkron" negative.  A negator that flips nothing counts on
    its own with its ``alone`` weight ("belum terbentuk" is negative), and a
    cue it flips counts at least that much.  A remedy word ("mengatasi",
@@ -23,6 +24,11 @@ Rules (the word lists are data, in ``lexicons/valence.yaml``):
    "integrasi adalah kerja sama yang tidak saling bertentangan" is neutral.
 5. The score is the sum of signed cue weights; ``|score| < neutral_band`` is
    neutral.
+6. A text with no cue, negator, definition marker or fixed expression takes the
+   file's ``no_cue`` polarity: in a findings chapter or an interview answer
+   about a WoG practice, a plain statement that the practice exists ("Ada
+   satgas pengaduan ...", "Tiap bulan hasil SKM diumumkan") reports it as
+   achieved.  Its evidence is one cue-less entry that says so.
 
 Every decision returns its cues with offsets into the text, the polarity each
 contributed, and the negator that flipped it.
@@ -66,6 +72,8 @@ class ValenceRules:
     scope: int  # words a negator reaches
     neutral_band: float
     path: str
+    no_cue: str = "neutral"  # the valence of a text with no cue, negator or definition marker
+    negator_words: frozenset[str] = frozenset()  # first words of negators: a cue starting so is already negated
 
 
 def default_path() -> Path:
@@ -127,7 +135,11 @@ def _load_rules(path: Path, size: int, mtime_ns: int) -> ValenceRules:
         raise ValenceLexiconError(f"{path}: negation: scope must be a whole number >= 0")
     if not isinstance(band, (int, float)) or band < 0:
         raise ValenceLexiconError(f"{path}: neutral_band must be a number >= 0")
-    return ValenceRules(TermIndex(terms), frozenset(verdicts), scope, float(band), str(path))
+    no_cue = data.get("no_cue", "neutral")
+    if no_cue not in VALENCES:
+        raise ValenceLexiconError(f"{path}: no_cue must be one of {', '.join(VALENCES)}")
+    negator_words = frozenset(t.key[0] for t in terms if t.label == NEGATOR)
+    return ValenceRules(TermIndex(terms), frozenset(verdicts), scope, float(band), str(path), no_cue, negator_words)
 
 
 class _Reader:
@@ -214,7 +226,15 @@ def valence_of_tokens(
     weighed.sort(key=lambda item: item.match.first)
     score = sum(item.signed for item in weighed)
     cues = [item.evidence(text, tokens) for item in weighed if item.signed or item.extra.get("ignored")]
+    if not (weighed or parsed.definition_from or parsed.fixed) and rules.no_cue != "neutral":
+        return rules.no_cue, 0.0, [no_cue_evidence(rules.no_cue)]
     return _label(score, rules.neutral_band), round(score, 4), cues
+
+
+def no_cue_evidence(polarity: str) -> dict[str, Any]:
+    """The evidence entry of a text decided by the ``no_cue`` rule (no span: nothing matched)."""
+    return {"cue": "", "start": 0, "end": 0, "polarity": polarity, "weight": 0.0,
+            "rule": f"no valence cue: a statement that a practice exists counts as {polarity} (no_cue)"}
 
 
 @dataclass
@@ -224,6 +244,7 @@ class _Parsed:
     cues: list[Match]
     negators: list[Match]
     remedies: list[Match]
+    fixed: list[Match]  # fixed expressions: they judge nothing, but they are not a bare statement either
     clause_of: list[int]  # clause number per token
     clause_weight: dict[int, float]  # clauses opened by a weighted break word
     definition_from: dict[int, int]  # clause -> first token inside its definition
@@ -269,6 +290,7 @@ def _parse(text: str, tokens: Sequence[Token], rules: ValenceRules) -> _Parsed:
         cues=[m for m in matches if m.term.label in POLARITY_SIGN],
         negators=[m for m in matches if m.term.label == NEGATOR],
         remedies=[m for m in matches if m.term.label == REMEDY],
+        fixed=[m for m in matches if m.term.label == FIXED],
         clause_of=clause_of,
         clause_weight=clause_weight,
         definition_from=definition_from,
@@ -279,7 +301,8 @@ def _parse(text: str, tokens: Sequence[Token], rules: ValenceRules) -> _Parsed:
 def _weigh_cue(cue: Match, parsed: _Parsed) -> _Weighed:
     """A cue's sign after negation and remedies, and its weight after clause and definition rules."""
     item = _Weighed(cue, POLARITY_SIGN[cue.term.label], cue.term.weight)
-    item.negator = _negator_of(cue, parsed.negators, parsed.clause_of, parsed.rules.scope)
+    if cue.term.key[0] not in parsed.rules.negator_words:  # "belum terbentuk" carries its own negation
+        item.negator = _negator_of(cue, parsed.negators, parsed.clause_of, parsed.rules.scope)
     if item.negator is not None:
         item.sign = -item.sign
         item.weight = max(item.weight, abs(item.negator.term.weight))
