@@ -317,14 +317,14 @@ def corpus_examples(
     return examples, mapping
 
 
-def other_codebook_examples(book: Codebook, gold: Path | None, corpora: Sequence[Any]) -> list[TrainingExample]:
+def other_codebook_examples(book: Codebook, gold: Sequence[Path], corpora: Sequence[Any]) -> list[TrainingExample]:
     """The coded texts of every other shipped codebook, labelled :data:`OTHER_CODEBOOK` (studies kept)."""
     found: list[TrainingExample] = []
     for other in list_codebooks():
         if other.id == book.id:
             continue
         coded = [TrainingExample(e.text, e.code, "", f"{CODEBOOK_STUDY}:{other.id}", e.source) for e in codebook_examples(other)]
-        coded += gold_examples(gold, other) if gold is not None else []
+        coded += [e for path in gold for e in gold_examples(path, other)]
         for result in corpora:
             coded += [e for e in corpus_examples(result, other, None)[0] if e.code != UNCODED]
         found += [TrainingExample(e.text, OTHER_CODEBOOK, "", e.study, "other_codebook") for e in coded]
@@ -366,7 +366,7 @@ def deduplicate(examples: Sequence[TrainingExample]) -> list[TrainingExample]:
 
 def assemble(
     book: Codebook,
-    gold: Path | None = None,
+    gold: Path | Sequence[Path] = (),
     theses: Sequence[Path] = (),
     reviews: Path | None = None,
     uncoded_list: Path | None = UNCODED_LIST,
@@ -374,7 +374,8 @@ def assemble(
 ) -> tuple[list[TrainingExample], list[str]]:
     """All training examples for ``book`` (deduplicated, sorted) and report lines about them.
 
-    ``theses`` are corpus folders (theses and transcripts).  ``uncoded_list``
+    ``gold`` is one gold JSONL file or several; ``theses`` are corpus folders
+    (theses and transcripts).  ``uncoded_list``
     is the uncoded-examples file: its utterances are examples, its headings
     mark non-findings sections; None leaves out every ``uncoded`` source.
     ``other_codebooks`` adds the other shipped codebooks' coded texts
@@ -382,9 +383,10 @@ def assemble(
     """
     examples = codebook_examples(book)
     lines = [f"codebook examples: {len(examples)}"]
-    if gold is not None:
-        found = gold_examples(gold, book)
-        lines.append(f"gold {gold}: {len(found)} record(s) of {book.id}")
+    gold = [gold] if isinstance(gold, (str, Path)) else list(gold)
+    for path in gold:
+        found = gold_examples(Path(path), book)
+        lines.append(f"gold {path}: {len(found)} record(s) of {book.id}")
         examples += found
     headings = read_uncoded_list(uncoded_list)["non_findings_headings"] if uncoded_list is not None else None
     corpora = [read_corpus(folder) for folder in theses]

@@ -194,3 +194,26 @@ def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(p
     assert set(metrics["studies"]) == {"A", "codebook", "uncoded list:uncoded_examples.yaml"}
     assert metrics["uncoded_recall_by_source"]["uncoded_list"]["n"] == len(uncoded_list_examples())
     assert metrics["coded_texts"]["n"] == len(codebook_examples(perry6)) + len(STUDY_A)
+
+
+def test_several_gold_files_all_become_training_data(perry6, tmp_path):
+    import json
+
+    from pipeline.train import assemble
+
+    def gold_file(name: str, text: str, framework: str, label: str) -> Path:
+        record = {"id": name, "framework": framework, "label": label, "valence": "positive", "text": text,
+                  "study": f"Studi {name}"}
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        return path
+
+    first = gold_file("a", "Tiap Senin ada briefing bareng pengelola dan semua gerai.", "perry6", "koordinasi")
+    second = gold_file("b", "NIK warga langsung kebaca di sistem kami tanpa input ulang.", "perry6", "integrasi")
+    other = gold_file("c", "Berkas cukup diunggah sekali untuk tiga izin sekaligus.", "tamtanus", "simplifikasi")
+    examples, lines = assemble(perry6, gold=[first, second, other], uncoded_list=None)
+    by_text = {e.text: e for e in examples}
+    assert by_text["Tiap Senin ada briefing bareng pengelola dan semua gerai."].code == "koordinasi"
+    assert by_text["NIK warga langsung kebaca di sistem kami tanpa input ulang."].study == "Studi b"
+    assert by_text["Berkas cukup diunggah sekali untuk tiga izin sekaligus."].code == OTHER_CODEBOOK
+    assert sum(line.startswith("gold ") for line in lines) == 3

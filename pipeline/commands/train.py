@@ -1,4 +1,4 @@
-"""``wogcode train --codebook ID [--gold FILE] [--theses DIR ...] [--reviews CSV] [--cv study] --out DIR``."""
+"""``wogcode train --codebook ID [--gold FILE ...] [--theses DIR ...] [--reviews CSV] [--cv study] --out DIR``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
     parser = sub.add_parser("train", help="train an embedding+lexicon model folder for a codebook")
     parser.add_argument("--codebook", required=True, help="codebook id or file (perry6, tamtanus, ...)")
-    parser.add_argument("--gold", type=Path, help="gold JSONL; records of this codebook are training data")
+    parser.add_argument("--gold", type=Path, action="append", default=[],
+                        help="gold JSONL; records of this codebook are training data (repeatable)")
     parser.add_argument(
         "--theses", type=Path, action="append", default=[],
         help="folder of coded theses; units are labelled by their dimension headings (repeatable)",
