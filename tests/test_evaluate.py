@@ -240,3 +240,12 @@ def test_lexicon_on_the_dev_gold_beats_chance():
     assert result.overall.n == 50
     assert result.overall.kappa > 0.6 and result.overall.valence_accuracy > 0.6
     assert load_codebook("perry6").id in result.per_framework
+
+
+def test_cli_evaluate_uses_the_shipped_default_models_without_model(tmp_path, capsys):
+    lines = [json.dumps(record(id=r.id, framework=r.framework, label=r.label, text=r.text, valence=r.valence))
+             for r in gold_records()]
+    gold = write_gold(tmp_path, lines)
+    assert main(["evaluate", str(gold)]) == 0
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("== perry6")]
+    assert headers and "ensemble:perry6" in headers[0] and "/perry6" in headers[0]

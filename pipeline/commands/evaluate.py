@@ -1,4 +1,8 @@
-"""``wogcode evaluate GOLD.jsonl [--model lexicon|DIR] [--json OUT] [--errors]``: score a model on gold."""
+"""``wogcode evaluate GOLD.jsonl [--model default|lexicon|DIR] [--json OUT] [--errors]``: score a model on gold.
+
+Without ``--model`` each record is coded by the shipped default model of its
+framework (``models/<framework>/``), as ``wogcode run`` would code it.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("evaluate", help="score a model against a gold JSONL file")
     parser.add_argument("gold", type=Path, help="gold records, one JSON object per line")
     parser.add_argument(
-        "--model", default="lexicon", help=f"a model name ({', '.join(BUILTIN)}) or a model folder (default: lexicon)"
+        "--model", default="default",
+        help=f"a model name ({', '.join(BUILTIN)}) or a model folder (default: the shipped model of each framework)",
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the scores as JSON")
     parser.add_argument("--errors", action="store_true", help="list every record the model got wrong")
