@@ -159,7 +159,7 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
             column = list(self.classes_).index(code)
             valence, cues = self._valence(text, code, None if valence_rows is None else valence_rows[i])
             words = sorted({term["term"] for term in lexical[i].terms if term["code"] == code})
-            reason = self._reason(code, scores, words, float(proba[i, column]))
+            reason = self._reason(code, scores, words, float(proba[i, column]), float(proba[i, -1]))
             predictions.append(
                 Prediction(code, float(proba[i, column]), valence, scores, lexical[i].terms, near[i], cues, reason)
             )
@@ -176,10 +176,14 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
             polarity = str(self.embedding.valence_classes_[int(valence_row.argmax())])
         return polarity, cues
 
-    def _reason(self, code: str, scores: dict[str, float], words: list[str], confidence: float) -> str:
+    def _reason(self, code: str, scores: dict[str, float], words: list[str], confidence: float,
+                uncoded_score: float) -> str:
         ranked = sorted(scores.items(), key=lambda item: -item[1])
         best, best_score = ranked[0]
         mix = f"embedding x{self.weight:.2f} + lexicon x{1 - self.weight:.2f}"
+        if code == UNCODED and best_score >= self.threshold:
+            return (f"uncoded: reads as talk or non-findings text (uncoded {uncoded_score:.2f} > "
+                    f"best code {best} {best_score:.2f}; {mix})")
         if code == UNCODED:
             return f"uncoded: best code {best} ({best_score:.2f}) below {self.threshold:.2f} ({mix})"
         matched = f"; keywords {', '.join(repr(w) for w in words)}" if words else "; no keyword matched"
