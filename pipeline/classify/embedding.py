@@ -42,8 +42,8 @@ How a text is scored:
    the best.
 4. Evidence: the probability of every code and the ``n_neighbours`` most
    similar training texts (text, code, similarity).
-5. An optional valence head (logistic regression on the embeddings of the
-   texts that carry a valence) gives ``predict_valence``; the ensemble decides
+5. An optional valence head (:class:`~pipeline.classify.heads.CalibratedLinearHead`
+   on the embeddings of the texts that carry a valence) gives ``predict_valence``; the ensemble decides
    whether to use it (see :mod:`pipeline.classify.ensemble`).
 
 All learned state ends in ``_`` (scikit-learn's contract) and is plain numpy
@@ -63,13 +63,18 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from pipeline.classify.base import Prediction
+from pipeline.classify.heads import (
+    CalibratedLinearHead,
+    balanced_regression,
+    best_temperature,
+    calibration_folds,
+    softmax,
+    two_logit_rows,
+)
 from pipeline.codebook import Code, Codebook
 from pipeline.schema import UNCODED
 
 ZERO_SHOT_TEMPERATURE = 0.01  # cosines differ by hundredths; this spreads them into usable probabilities
-TEMPERATURES = np.geomspace(0.2, 5.0, 41)  # candidates for temperature scaling
-MAX_CALIBRATION_FOLDS = 5
-MIN_CALIBRATION_FOLDS = 3  # every code needs this many texts before calibration is attempted
 ABSTENTIONS = ("class", "threshold", "gate")  # how uncoded training texts are used (see the module docstring)
 
 
@@ -91,24 +96,6 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 (zero rows stay zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1.0, norms)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def best_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
-    """The temperature that minimises the negative log-likelihood of ``targets`` (column indices)."""
-    best, best_nll = 1.0, np.inf
-    for temperature in TEMPERATURES:
-        proba = softmax(logits / temperature)
-        nll = -np.mean(np.log(np.clip(proba[np.arange(len(targets)), targets], 1e-12, None)))
-        if nll < best_nll - 1e-12:
-            best, best_nll = float(temperature), nll
-    return best
 
 
 class EmbeddingCoder(ClassifierMixin, BaseEstimator):
@@ -230,7 +217,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         return self
 
     def _new_head(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, random_state=self.random_state)
+        return balanced_regression(self.C, self.random_state)
 
     def _fit_code_head(self, embeddings: np.ndarray, labels: np.ndarray, elsewhere: np.ndarray) -> None:
         """Logistic regression (plus the gate row), temperature and threshold from out-of-fold predictions.
@@ -241,8 +228,8 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         in_head = labels != UNCODED if self.abstention != "class" else np.ones(len(labels), dtype=bool)
         gate = self.abstention == "gate" and UNCODED in set(labels)
         self.temperature_, self.threshold_ = 1.0, float(self.min_confidence)
-        folds = min(MAX_CALIBRATION_FOLDS, int(min(np.unique(labels, return_counts=True)[1])))
-        calibrate = folds >= MIN_CALIBRATION_FOLDS  # else too few texts per label: plain LR probabilities
+        folds = calibration_folds(labels)
+        calibrate = folds > 0  # else too few texts per label: plain LR probabilities
         if calibrate:
             classes = np.array(sorted({str(c) for c in labels[in_head]}), dtype=object)
             logits = self._out_of_fold_logits(embeddings, labels, in_head, folds, classes)
@@ -263,7 +250,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         """(classes, coef, intercept) of a head fitted on these texts: the regression, then the gate row."""
         head = self._new_head().fit(embeddings[in_head], labels[in_head])
         classes = np.array([str(c) for c in head.classes_], dtype=object)
-        coef, intercept = _two_logit_rows(head.coef_, head.intercept_)
+        coef, intercept = two_logit_rows(head.coef_, head.intercept_)
         if not gate:
             return classes, coef, intercept
         features = np.vstack([embeddings, elsewhere])
@@ -288,7 +275,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             train = train[in_head[train]]
             fold_head = self._new_head().fit(embeddings[train], labels[train])
             fold_logits = np.full((len(test), len(columns)), -1e3)  # a class missing from the fold: never chosen
-            coef, intercept = _two_logit_rows(fold_head.coef_, fold_head.intercept_)
+            coef, intercept = two_logit_rows(fold_head.coef_, fold_head.intercept_)
             fold_logits[:, [columns.index(str(c)) for c in fold_head.classes_]] = embeddings[test] @ coef.T + intercept
             logits[test] = fold_logits
         return logits
@@ -327,9 +314,10 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         counts = np.unique(values, return_counts=True)[1] if len(values) else np.array([])
         if (counts >= 2).sum() < 2:
             return
-        head = self._new_head().fit(embeddings[keep], values)
+        head = CalibratedLinearHead(self.C, self.random_state).fit(embeddings[keep], values)
         self.valence_classes_ = np.array([str(c) for c in head.classes_], dtype=object)
-        self.valence_coef_, self.valence_intercept_ = _two_logit_rows(head.coef_, head.intercept_)
+        # the temperature folded into the weights, so a saved head stays two arrays
+        self.valence_coef_, self.valence_intercept_ = head.coef_ / head.temperature_, head.intercept_ / head.temperature_
 
     # ------------------------------------------------------------------ scoring
 
@@ -453,14 +441,6 @@ def _logsumexp(logits: np.ndarray) -> np.ndarray:
     """Row-wise log(sum(exp)), numerically stable."""
     top = logits.max(axis=1)
     return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
-
-
-def _two_logit_rows(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A fitted LR's weights as one row per class (sklearn keeps a single row for two classes)."""
-    coef, intercept = np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
-    if coef.shape[0] == 1:
-        return np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    return coef, intercept
 
 
 def _decide(proba: np.ndarray, classes: np.ndarray, threshold: float) -> list[str]:
