@@ -422,6 +422,20 @@ def source_lines(examples: Sequence[TrainingExample]) -> list[str]:
     return lines
 
 
+def pseudonymise_examples(examples: Sequence[TrainingExample]) -> list[TrainingExample]:
+    """The examples with people (honorific + name) and identifiers replaced, for a model that is shared.
+
+    A model folder keeps its training texts (they are the nearest-example
+    evidence), so a model trained on transcripts would carry informants'
+    names to every team that loads it.  Names become ``[NAMA]``, phone
+    numbers, e-mails, NIK/NIP/NPWP their placeholders (:mod:`pipeline.privacy`).
+    """
+    from pipeline.privacy import Pseudonymiser
+
+    pseudo = Pseudonymiser(detect=True)
+    return deduplicate([TrainingExample(pseudo(e.text), e.code, e.valence, e.study, e.source) for e in examples])
+
+
 def data_hash(examples: Sequence[TrainingExample]) -> str:
     """sha256 over the examples (text, code, valence, study), order-independent."""
     rows = sorted(json.dumps([e.text, e.code, e.valence, e.study], ensure_ascii=False) for e in examples)

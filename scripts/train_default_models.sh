@@ -25,7 +25,7 @@ args=(--theses corpora/sample)
 
 for codebook in "${CODEBOOKS[@]}"; do
     echo "== $codebook"
-    "$PYTHON" -m pipeline.cli train --codebook "$codebook" "${args[@]}" --cv study \
+    "$PYTHON" -m pipeline.cli train --codebook "$codebook" "${args[@]}" --cv study --pseudonymise \
         --created "$CREATED" --out "$OUT/$codebook"
 done
 du -sh "$OUT"/*/

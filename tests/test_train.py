@@ -217,3 +217,30 @@ def test_several_gold_files_all_become_training_data(perry6, tmp_path):
     assert by_text["NIK warga langsung kebaca di sistem kami tanpa input ulang."].study == "Studi b"
     assert by_text["Berkas cukup diunggah sekali untuk tiga izin sekaligus."].code == OTHER_CODEBOOK
     assert sum(line.startswith("gold ") for line in lines) == 3
+
+
+def test_a_pseudonymised_model_folder_keeps_no_name_or_phone(perry6, tmp_path, capsys):
+    import json
+
+    from pipeline.cli import main
+
+    texts = [
+        ("Menurut Bapak Sutrisno Hadi, rapat koordinasi dengan semua instansi diadakan tiap bulan.", "koordinasi"),
+        ("Koordinasi lewat grup WA, kata Ibu RS, nomornya 0812-3456-7890.", "koordinasi"),
+        ("Pimpinan MPP memimpin rapat koordinasi lintas instansi setiap pekan.", "koordinasi"),
+        ("Data kependudukan sudah terhubung langsung dengan sistem BPJS.", "integrasi"),
+        ("Semua layanan sudah ada di satu gedung dengan satu sistem antrean.", "integrasi"),
+        ("Aplikasi perizinan terintegrasi dengan server pusat.", "integrasi"),
+    ]
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": f"g{i}", "framework": "perry6", "label": code, "valence": "positive",
+                                        "text": text, "study": "Studi X"}) + "\n"
+                            for i, (text, code) in enumerate(texts)), encoding="utf-8")
+    out = tmp_path / "model"
+    assert main(["train", "--codebook", "perry6", "--gold", str(gold), "--cv", "none", "--pseudonymise",
+                 "--out", str(out)]) == 0
+    saved = "".join(p.read_text(encoding="utf-8", errors="replace") for p in out.iterdir() if p.suffix != ".npz")
+    assert "[NAMA]" in saved
+    for secret in ("Sutrisno", "Ibu RS", "0812-3456-7890"):
+        assert secret not in saved
+    assert json.loads((out / "manifest.json").read_text())["training"]["pseudonymised"] is True
