@@ -13,7 +13,7 @@ from pipeline.aggregate import STRENGTH_FORMULA, evidence_table, summary_by_code
 from pipeline.codebook import load_codebook
 from pipeline.export.data_dictionary import data_dictionary_markdown, undescribed_columns
 from pipeline.export.report import render_report, write_report
-from pipeline.export.workbook import codebook_table, write_workbook
+from pipeline.export.workbook import MAX_WIDTH, MIN_WIDTH, codebook_table, write_workbook
 from pipeline.schema import Coding, Document, Unit
 from pipeline.tables import documents_frame, units_frame
 
@@ -161,3 +161,20 @@ def test_data_dictionary_flags_an_undescribed_column() -> None:
     frame = pd.DataFrame({"unit_id": ["a"], "mystery": [1]})
     assert undescribed_columns({"units": frame}) == {"units": ["mystery"]}
     assert "| `mystery` | integer | (not described) |" in data_dictionary_markdown({"units": frame})
+
+
+def test_workbook_layout_survives_the_hand_written_xml(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    frame = pd.DataFrame({"unit_id": ["u1", "u2"], "score": [0.5, 1],
+                          "text": ["Koordinasi antar instansi sudah berjalan, " * 3, "Belum."],
+                          "evidence": ['{"terms": [], "reason": "' + "x" * 80 + '"}', "{}"]})
+    target = tmp_path / "coded.xlsx"
+    write_workbook({"units": frame}, target)
+    sheet = load_workbook(target)["units"]
+    assert [cell.value for cell in sheet[1]] == ["unit_id", "score", "text", "evidence"]
+    assert [sheet.cell(r, 2).value for r in (2, 3)] == [0.5, 1]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:D3"
+    assert sheet["A1"].font.b and not sheet["A2"].font.b
+    assert sheet["C2"].alignment.wrap_text and not sheet["D2"].alignment.wrap_text  # prose wraps, JSON does not
+    assert all(MIN_WIDTH <= sheet.column_dimensions[c].width <= MAX_WIDTH for c in "ABCD")
