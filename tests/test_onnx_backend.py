@@ -1,0 +1,93 @@
+"""The default encoder under ONNX Runtime gives torch's vectors and torch's predictions, faster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.classify import build_encoder
+from pipeline.classify.encoder import BACKEND_ENV, Encoder, default_backend
+from pipeline.gold import read_gold
+from pipeline.persist import load_model
+from pipeline.paths import REPO_ROOT
+
+DEV_GOLD = REPO_ROOT.parent / "shared" / "gold" / "dev.jsonl"
+TEXTS = [
+    "Iya.",
+    "",
+    "Koordinasi antar instansi di MPP sudah rutin lewat rapat bulanan.",
+    "Datanya BPJS sama Dukcapil belum nyambung, jadi warga masih bolak-balik ke kantor cabang.",
+    "Layanan terintegrasi " * 200,  # far over the 256-token cap: truncated the same way
+]
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    """The default encoder under each backend, without the embedding cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BACKEND_ENV, "onnx")
+        onnx = Encoder.load(None, use_cache=False)
+        patch.setenv(BACKEND_ENV, "torch")
+        torch = Encoder.load(None, use_cache=False)
+    return onnx, torch
+
+
+def test_onnx_vectors_equal_torch_vectors(encoders):
+    onnx, torch = encoders
+    assert (onnx.backend, torch.backend) == ("onnx", "torch")
+    a, b = onnx.encode(TEXTS), torch.encode(TEXTS)
+    assert a.dtype == np.float32 and a.shape == b.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert float(np.sum(a * b, axis=1).min()) >= 0.9999
+
+
+def test_backends_never_share_cache_entries(encoders):
+    onnx, torch = encoders
+    assert onnx.cache_key != torch.cache_key
+    assert onnx.checksum == torch.checksum  # the same weights: models trained under one load under the other
+
+
+@pytest.mark.skipif(not DEV_GOLD.is_file(), reason="../shared/gold/dev.jsonl is not present")
+def test_the_shipped_models_predict_the_same_under_both_backends(encoders):
+    onnx, torch = encoders
+    records = read_gold(DEV_GOLD)
+    for framework in sorted({r.framework for r in records}):
+        texts = [r.text for r in records if r.framework == framework]
+        coder = load_model(REPO_ROOT / "models" / framework)
+        coder.embedding.encoder = onnx
+        by_onnx = coder.predict(texts)
+        coder.embedding.encoder = torch
+        assert list(coder.predict(texts)) == list(by_onnx), framework
+
+
+def test_the_backend_can_be_forced_and_a_wrong_name_is_one_line(monkeypatch):
+    monkeypatch.setenv(BACKEND_ENV, "torch")
+    assert default_backend() == "torch"
+    monkeypatch.setenv(BACKEND_ENV, "tensorflow")
+    with pytest.raises(ValueError, match="WOGCODE_ENCODER_BACKEND='tensorflow': use one of onnx, torch"):
+        default_backend()
+    monkeypatch.delenv(BACKEND_ENV)
+    assert default_backend() == "onnx"
+
+
+def test_a_damaged_onnx_file_fails_the_folder_check(tmp_path: Path):
+    source = build_encoder.default_encoder_dir()
+    dest = tmp_path / "e5"
+    dest.mkdir()
+    for path in source.iterdir():
+        if path.name == "model.onnx":
+            shutil.copyfile(path, dest / path.name)
+        elif path.is_file() and not path.name.startswith("."):
+            (dest / path.name).symlink_to(path)
+        elif path.is_dir():
+            shutil.copytree(path, dest / path.name)
+    assert build_encoder.is_intact(dest)
+    assert json.loads((dest / build_encoder.VERIFIED_STAMP).read_text())["files"]["model.onnx"]
+    with open(dest / "model.onnx", "r+b") as handle:
+        handle.seek(1_000_000)
+        handle.write(b"\x00" * 32)
+    assert not build_encoder.is_intact(dest)
