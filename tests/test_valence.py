@@ -209,3 +209,10 @@ def test_valence_file_errors_name_the_file_and_problem(tmp_path, body, problem):
         load_rules(path)
     message = str(caught.value)
     assert message.startswith(str(path)) and problem in message and "\n" not in message
+
+
+def test_a_negated_complaint_is_praise():
+    assert label("Ruang tunggunya nyaman, jadi nunggu gak bosan.") == "positive"
+    assert label("Ada petugas informasi di pintu masuk, jadi orang gak salah antre.") == "positive"
+    assert label("Warga bingung harus antre di mana.") == "negative"
+    assert label("Kapasitas SDM merupakan salah satu faktor penting.") == "neutral"
