@@ -228,8 +228,9 @@ def code_stage(documents: list[Document], units: pd.DataFrame, coder: Any, model
     rows: list[dict[str, Any]] = []
     with stage_progress("code", len(documents)) as advance:
         jobs = []
+        by_doc = {doc_id: rows.to_dict("records") for doc_id, rows in units.groupby("doc_id", sort=False)}
         for doc in documents:
-            records = units[units["doc_id"] == doc.doc_id].to_dict("records")
+            records = by_doc.get(doc.doc_id, [])
             doc_key = f"{doc.doc_id}-{digest(records)[:16]}"
             jobs.append((doc, doc_key, records, code_task.submit(doc_key, coder.model_id, records, model, codebook)))
         for doc, doc_key, records, future in jobs:
