@@ -2,7 +2,8 @@
 # Train the shipped default models models/{perry6,tamtanus,sudrajat,mpp_factors}/ from what the
 # repository and ../shared hold: the sample corpus (its theses give coded units by dimension heading
 # and uncoded units from non-findings sections; its transcripts give interviewer turns as uncoded),
-# the seed theses, the dev gold file, each codebook's own examples, and lexicons/uncoded_examples.yaml
+# the seed theses, the dev gold file, the spoken-register excerpts in corpora/training/, each
+# codebook's own examples, and lexicons/uncoded_examples.yaml
 # (read by `wogcode train` itself).  Reproducible: a fixed date goes into the manifests and every
 # random step has a fixed seed, so rerunning on the same data and encoder rewrites identical files.
 #
@@ -19,7 +20,7 @@ OUT=${OUT:-models}
 CODEBOOKS=("$@")
 [ ${#CODEBOOKS[@]} -eq 0 ] && CODEBOOKS=(perry6 tamtanus sudrajat mpp_factors)
 
-args=(--theses corpora/sample)
+args=(--theses corpora/sample --gold corpora/training/spoken_excerpts.jsonl)
 [ -d "$SHARED/seeds" ] && args+=(--theses "$SHARED/seeds")
 [ -f "$SHARED/gold/dev.jsonl" ] && args+=(--gold "$SHARED/gold/dev.jsonl")
 
