@@ -10,12 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 @contextmanager
-def stage_progress(stage: str, total: int) -> Iterator[Callable[[], None]]:
-    """Yield ``advance()``; draws ``stage [#####   ] 3/8 0:00:02`` while the stage runs."""
+def stage_progress(stage: str, total: int) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(steps=1)``; draws ``stage [#####   ] 3/8 0:00:02`` while the stage runs."""
     if not sys.stderr.isatty():
-        yield lambda: None
+        yield lambda steps=1: None
         return
     columns = (TextColumn(f"{stage:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
         bar = progress.add_task(stage, total=total)
-        yield lambda: progress.advance(bar)
+        yield lambda steps=1: progress.advance(bar, steps)

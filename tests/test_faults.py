@@ -367,3 +367,12 @@ def test_ingest_memory_stays_bounded(tmp_path):
     large_peak, result = peak_rss_growth(lambda: ingest(plan_corpus(tmp_path / "small500")))
     assert len(result.documents) == 500
     assert large_peak < small_peak + 20  # MB: the results of 450 more files, not 450 more working sets
+
+
+def test_small_corpora_get_one_file_per_task_and_large_ones_batches():
+    from pipeline.flows.run import MAX_BATCH, batch_size, batches
+
+    assert batch_size(6, 2) == 1  # a kill loses at most one file's work
+    assert batch_size(200, 2) == MAX_BATCH  # ~45 ms per Prefect task would otherwise dominate
+    groups = batches(list(range(35)), 16)
+    assert [len(g) for g in groups] == [16, 16, 3] and sum(groups, []) == list(range(35))

@@ -1,9 +1,13 @@
 """The main job as one Prefect flow: ingest -> (pseudonymise) -> code -> aggregate -> export.
 
-Each document is one ingest task and one coding task; both are cached by
-content (file hash + sidecar row + code/lexicon fingerprint; the units' own
-content + model id), so a repeated or interrupted run reuses every finished
-document instead of starting over, and gives the same outputs.
+Documents go through in small batches: one ingest task and one coding task
+per batch (a submitted Prefect task costs ~45 ms, so one task per file made
+the orchestration cost more than the work on a corpus of short transcripts).
+Both are cached by content (file hashes + sidecar rows + code/lexicon
+fingerprint; the units' own content + model id), so a repeated or interrupted
+run reuses every finished batch instead of starting over, and gives the same
+outputs.  Small corpora get batches of one file, large ones up to
+``MAX_BATCH`` files (:func:`batch_size`).
 
 A cached result is never trusted blindly: every task result carries a sha256
 of its content, checked (with the offset invariant for ingest results) when
@@ -30,6 +34,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote  # large parameters: Prefect must not walk every row
 
 from pipeline.fingerprint import ingest_fingerprint
 from pipeline.ingest.batch import IngestResult, collect, ingest_file
@@ -77,20 +82,27 @@ def unseal(payload: Any) -> Any | None:
     return payload["data"] if digest(payload["data"]) == payload["sha256"] else None
 
 
-def intact_ingest(payload: Any) -> dict[str, Any] | None:
-    """An ingest result whose checksum matches and whose every unit slices back from its document."""
-    data = unseal(payload)
-    if data is None:
-        return None
+def _intact_document(data: Any) -> bool:
+    """One file's ingest result: an error string, or a document whose every unit slices back from it."""
     try:
         if "error" in data:
-            return data if isinstance(data["error"], str) else None
+            return isinstance(data["error"], str)
         text, doc_id = data["document"]["text"], data["document"]["doc_id"]
-        if all(u["doc_id"] == doc_id and text[u["start"]:u["end"]] == u["text"] for u in data["units"]):
-            return data
+        return all(u["doc_id"] == doc_id and text[u["start"]:u["end"]] == u["text"] for u in data["units"])
     except (KeyError, TypeError, AttributeError):
-        pass
-    return None
+        return False
+
+
+def intact_ingest(n_files: int) -> Callable[[Any], list[dict[str, Any]] | None]:
+    """A check that a batch's ingest result is intact: its checksum, one entry per file, each slicing back."""
+
+    def check(payload: Any) -> list[dict[str, Any]] | None:
+        data = unseal(payload)
+        if isinstance(data, list) and len(data) == n_files and all(_intact_document(d) for d in data):
+            return data
+        return None
+
+    return check
 
 
 def intact_codings(unit_ids: list[str]) -> Callable[[Any], list[dict[str, Any]] | None]:
@@ -130,6 +142,20 @@ def checked_result(future: PrefectFuture, check: Callable[[Any], Any], rerun: Ca
 # --------------------------------------------------------------------------- tasks
 
 
+#: The most files (or documents) one task handles.
+MAX_BATCH = 16
+
+
+def batch_size(n_items: int, workers: int) -> int:
+    """Files per task: one for small corpora (fine-grained resume), up to ``MAX_BATCH`` for large ones."""
+    return max(1, min(MAX_BATCH, n_items // (4 * max(1, workers))))
+
+
+def batches(items: list[Any], size: int) -> list[list[Any]]:
+    """``items`` in consecutive groups of ``size`` (the last may be shorter)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def _sidecar_digest(plan: CorpusPlan, path: Path) -> str:
     """A stable digest of the file's sidecar row (Python's ``hash`` differs per process)."""
     row = sorted((plan.sidecar.get(path.resolve()) or {}).items())
@@ -137,33 +163,41 @@ def _sidecar_digest(plan: CorpusPlan, path: Path) -> str:
 
 
 def _ingest_key(_context: Any, params: dict[str, Any]) -> str:
-    path = Path(params["path"])
-    return (f"wogcode-ingest-{content_hash(path)}-{path.name}-{_sidecar_digest(params['plan'], path)}"
-            f"-{ingest_fingerprint()}")
+    files = [Path(p) for p in params["paths"]]
+    parts = [f"{content_hash(p)}-{p.name}-{_sidecar_digest(params['plan'], p)}" for p in files]
+    return f"wogcode-ingest-{digest(parts)[:32]}-{ingest_fingerprint()}"
+
+
+def _ingest_one(path: Path, plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
+    """One file -> {"document": row, "units": rows} or {"error": reason}; never raises for one bad file."""
+    try:
+        doc, units = ingest_file(path, plan, max_bytes)
+    except IngestError as exc:
+        return {"error": exc.reason}
+    except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one file must not stop the batch
+        return {"error": f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"}
+    return {"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]}
 
 
 @task(cache_key_fn=_ingest_key, persist_result=True, result_serializer="json")
-def ingest_task(path: str, plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
-    """One file -> sealed {"document": row, "units": rows} or {"error": reason} (JSON-safe, cacheable)."""
-    try:
-        doc, units = ingest_file(Path(path), plan, max_bytes)
-    except IngestError as exc:
-        return seal({"error": exc.reason})
-    return seal({"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]})
+def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
+    """A batch of files -> sealed list of per-file results (JSON-safe, cacheable)."""
+    return seal([_ingest_one(Path(path), plan, max_bytes) for path in paths])
 
 
 def _code_key(_context: Any, params: dict[str, Any]) -> str:
-    return f"wogcode-code-{params['doc_key']}-{params['model_id']}"
+    return f"wogcode-code-{params['batch_key']}-{params['model_id']}"
 
 
 @task(cache_key_fn=_code_key, persist_result=True, result_serializer="json")
-def code_task(doc_key: str, model_id: str, units: list[dict[str, Any]], model: str, codebook: str) -> dict[str, Any]:
-    """Code one document's units with the (process-cached) coder; sealed rows of Coding."""
+def code_task(batch_key: str, model_id: str, units: list[dict[str, Any]], model: str, codebook: str) -> dict[str, Any]:
+    """Code a batch of documents' units with the (process-cached) coder; sealed rows of Coding."""
     from pipeline.classify.base import code_units
     from pipeline.classify.registry import load_coder
 
     coder = load_coder(model, codebook)
-    return seal(code_units(coder, pd.DataFrame(units)).to_dict("records"))
+    frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
+    return seal(code_units(coder, frame).to_dict("records"))
 
 
 @task(cache_policy=NO_CACHE)
@@ -191,57 +225,64 @@ def warm_up() -> None:
     sentence_splitter()
 
 
-def file_plan(plan: CorpusPlan, path: Path) -> CorpusPlan:
-    """The part of the plan one file needs (its root and sidecar row).
+def batch_plan(plan: CorpusPlan, paths: list[Path]) -> CorpusPlan:
+    """The part of the plan a batch of files needs (the root and their sidecar rows).
 
     Prefect walks every task parameter; handing each task the whole plan (all
     file paths) made submitting n files cost O(n^2).
     """
-    row = plan.sidecar.get(path.resolve())
-    return CorpusPlan(root=plan.root, sidecar={path.resolve(): row} if row else {})
+    rows = {p.resolve(): plan.sidecar[p.resolve()] for p in paths if plan.sidecar.get(p.resolve())}
+    return CorpusPlan(root=plan.root, sidecar=rows)
+
+
+def _outcome(path: Path, data: dict[str, Any]) -> tuple[Path, tuple[Document, list[Unit]] | IngestError]:
+    if "error" in data:
+        return path, IngestError(str(path), data["error"])
+    return path, (_document_from_row(data["document"]), [Unit(**u) for u in data["units"]])
 
 
 def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str]) -> IngestResult:
-    """Read and segment every file (cached per file); unreadable files are reported, not fatal."""
+    """Read and segment every file (cached per batch); unreadable files are reported, not fatal."""
     warm_up()
     outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]] = []
+    groups = batches(list(plan.files), batch_size(len(plan.files), MAX_WORKERS))
     with stage_progress("ingest", len(plan.files)) as advance:
-        futures = [ingest_task.submit(str(p), file_plan(plan, p), max_bytes) for p in plan.files]
-        for path, future in zip(plan.files, futures):
-            rerun = lambda path=path: ingest_task.with_options(refresh_cache=True).submit(
-                str(path), file_plan(plan, path), max_bytes)
-            data = checked_result(future, intact_ingest, rerun, repaired, f"ingest cache of {path.name}")
+        futures = [ingest_task.submit([str(p) for p in group], batch_plan(plan, group), max_bytes) for group in groups]
+        for group, future in zip(groups, futures):
+            rerun = lambda group=group: ingest_task.with_options(refresh_cache=True).submit(
+                [str(p) for p in group], batch_plan(plan, group), max_bytes)
+            label = f"ingest cache of {group[0].name}" + (f" (+{len(group) - 1} files)" if len(group) > 1 else "")
+            data = checked_result(future, intact_ingest(len(group)), rerun, repaired, label)
             if isinstance(data, Exception):
-                outcomes.append((path, IngestError(str(path), f"internal error ({type(data).__name__}: "
-                                                              f"{' '.join(str(data).split())[:200]})")))
-            elif "error" in data:
-                outcomes.append((path, IngestError(str(path), data["error"])))
-            else:
-                outcomes.append((path, (_document_from_row(data["document"]), [Unit(**u) for u in data["units"]])))
-            advance()
+                reason = f"internal error ({type(data).__name__}: {' '.join(str(data).split())[:200]})"
+                data = [{"error": reason}] * len(group)
+            for path, entry in zip(group, data):
+                outcomes.append(_outcome(path, entry))
+                advance()
     return collect(plan, outcomes)
 
 
 def code_stage(documents: list[Document], units: pd.DataFrame, coder: Any, model: str, codebook: str,
                repaired: list[str]) -> pd.DataFrame:
-    """Code every document's units (cached by the units' content and the model id)."""
+    """Code every document's units, a batch of documents per task (cached by the units' content and model)."""
     rows: list[dict[str, Any]] = []
+    by_doc = {doc_id: part.to_dict("records") for doc_id, part in units.groupby("doc_id", sort=False)}
     with stage_progress("code", len(documents)) as advance:
         jobs = []
-        by_doc = {doc_id: rows.to_dict("records") for doc_id, rows in units.groupby("doc_id", sort=False)}
-        for doc in documents:
-            records = by_doc.get(doc.doc_id, [])
-            doc_key = f"{doc.doc_id}-{digest(records)[:16]}"
-            jobs.append((doc, doc_key, records, code_task.submit(doc_key, coder.model_id, records, model, codebook)))
-        for doc, doc_key, records, future in jobs:
-            rerun = lambda k=doc_key, r=records: code_task.with_options(refresh_cache=True).submit(
-                k, coder.model_id, r, model, codebook)
+        for group in batches(documents, batch_size(len(documents), MAX_WORKERS)):
+            records = [r for doc in group for r in by_doc.get(doc.doc_id, [])]
+            batch_key = f"{group[0].doc_id}-{len(group)}-{digest(records)[:16]}"
+            future = code_task.submit(batch_key, coder.model_id, quote(records), model, codebook)
+            jobs.append((group, batch_key, records, future))
+        for group, batch_key, records, future in jobs:
+            rerun = lambda k=batch_key, r=records: code_task.with_options(refresh_cache=True).submit(
+                k, coder.model_id, quote(r), model, codebook)
             check = intact_codings([r["unit_id"] for r in records])
-            data = checked_result(future, check, rerun, repaired, f"coding cache of {doc.path}")
+            data = checked_result(future, check, rerun, repaired, f"coding cache of {group[0].path}")
             if isinstance(data, Exception):
                 raise data
             rows += data
-            advance()
+            advance(len(group))
     return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
 
 
