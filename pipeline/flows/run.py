@@ -34,7 +34,6 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote  # large parameters: Prefect must not walk every row
 
 from pipeline.fingerprint import ingest_fingerprint
 from pipeline.ingest.batch import IngestResult, collect, ingest_file
@@ -185,16 +184,25 @@ def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int) -> dict[str,
     return seal([_ingest_one(Path(path), plan, max_bytes) for path in paths])
 
 
+def _as_json(records: list[dict[str, Any]]) -> str:
+    return json.dumps(records, ensure_ascii=False, default=str)
+
+
 def _code_key(_context: Any, params: dict[str, Any]) -> str:
     return f"wogcode-code-{params['batch_key']}-{params['model_id']}"
 
 
 @task(cache_key_fn=_code_key, persist_result=True, result_serializer="json")
-def code_task(batch_key: str, model_id: str, units: list[dict[str, Any]], model: str, codebook: str) -> dict[str, Any]:
-    """Code a batch of documents' units with the (process-cached) coder; sealed rows of Coding."""
+def code_task(batch_key: str, model_id: str, units_json: str, model: str, codebook: str) -> dict[str, Any]:
+    """Code a batch of documents' units with the (process-cached) coder; sealed rows of Coding.
+
+    The units come as one JSON string: Prefect walks every element of a list
+    parameter looking for futures, which cost more than the coding itself.
+    """
     from pipeline.classify.base import code_units
     from pipeline.classify.registry import load_coder
 
+    units = json.loads(units_json)
     coder = load_coder(model, codebook)
     frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
     return seal(code_units(coder, frame).to_dict("records"))
@@ -272,11 +280,11 @@ def code_stage(documents: list[Document], units: pd.DataFrame, coder: Any, model
         for group in batches(documents, batch_size(len(documents), MAX_WORKERS)):
             records = [r for doc in group for r in by_doc.get(doc.doc_id, [])]
             batch_key = f"{group[0].doc_id}-{len(group)}-{digest(records)[:16]}"
-            future = code_task.submit(batch_key, coder.model_id, quote(records), model, codebook)
+            future = code_task.submit(batch_key, coder.model_id, _as_json(records), model, codebook)
             jobs.append((group, batch_key, records, future))
         for group, batch_key, records, future in jobs:
             rerun = lambda k=batch_key, r=records: code_task.with_options(refresh_cache=True).submit(
-                k, coder.model_id, quote(r), model, codebook)
+                k, coder.model_id, _as_json(r), model, codebook)
             check = intact_codings([r["unit_id"] for r in records])
             data = checked_result(future, check, rerun, repaired, f"coding cache of {group[0].path}")
             if isinstance(data, Exception):
