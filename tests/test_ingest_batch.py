@@ -71,3 +71,21 @@ def test_cli_ingest_writes_documents_units_and_report(messy_corpus: Path, tmp_pa
     report = json.loads((out / "ingest_report.json").read_text(encoding="utf-8"))
     assert report["n_units"] == len(units) and len(report["failed"]) == 4
     assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_ingest_can_pseudonymise_and_keeps_the_map_private(tmp_path):
+    from pipeline.paths import REPO_ROOT
+
+    out = tmp_path / "run"
+    assert main(["ingest", str(REPO_ROOT / "corpora" / "sample"), "--out", str(out), "--pseudonymise"]) == 0
+    private = out / "private" / "pseudonyms.csv"
+    assert private.is_file() and "Ibu NK" in private.read_text(encoding="utf-8")
+    units = pd.read_parquet(out / "units.parquet")
+    written = "".join(p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*")
+                      if p.is_file() and "private" not in p.parts and p.suffix != ".parquet")
+    for name in ("Ibu NK", "Bapak TR"):
+        assert not units["text"].str.contains(name, regex=False).any() and name not in written
+    assert units["speaker"].str.startswith("Informan-").any()
+    documents = pd.read_parquet(out / "documents.parquet")
+    by_id = dict(zip(documents["doc_id"], documents["text"]))
+    assert all(by_id[d][s:e] == t for d, s, e, t in zip(units["doc_id"], units["start"], units["end"], units["text"]))

@@ -1,35 +1,37 @@
-"""The ingest flow: plan the corpus, read + segment each file as a task, write the run folder."""
+"""The ingest flow: plan the corpus, read + segment it in cached batches, write the run folder.
+
+The batches, their content-keyed cache and the one-line report of unreadable
+files are those of the main job (:func:`pipeline.flows.run.ingest_stage`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.ingest.batch import IngestResult, collect, ingest_file
-from pipeline.ingest.corpus import CorpusPlan, plan_corpus
+from pipeline.flows.run import MAX_WORKERS, ingest_stage
+from pipeline.ingest.batch import IngestResult
+from pipeline.ingest.corpus import plan_corpus
 from pipeline.ingest.output import write_ingest
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
-from pipeline.schema import IngestError
 
 
-@task(cache_policy=NO_CACHE, retries=0)
-def read_and_segment(path: Path, plan: CorpusPlan, max_bytes: int):
-    """One file: its document and units, or the IngestError that explains why not."""
-    try:
-        return ingest_file(path, plan, max_bytes)
-    except IngestError as exc:
-        return exc
+@flow(name="wogcode-ingest", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
+def ingest_flow(source: str, out: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                pseudonym_map: str | None = None) -> IngestResult:
+    """Ingest a corpus folder (or file) and, if ``out`` is given, write documents + units there.
 
+    With ``pseudonym_map`` people and identifiers are replaced before anything
+    is written; the map (reused when it exists) is written to that path.
+    """
+    repaired: list[str] = []
+    result = ingest_stage(plan_corpus(Path(source)), max_bytes, repaired)
+    if pseudonym_map:
+        from pipeline.privacy import pseudonymise_ingest
 
-@flow(name="wogcode-ingest", log_prints=False)
-def ingest_flow(source: str, out: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> IngestResult:
-    """Ingest a corpus folder (or file) and, if ``out`` is given, write documents + units there."""
-    plan = plan_corpus(Path(source))
-    futures = [read_and_segment.submit(path, plan, max_bytes) for path in plan.files]
-    outcomes = [(path, future.result()) for path, future in zip(plan.files, futures)]
-    result = collect(plan, outcomes)
+        result, _ = pseudonymise_ingest(result, Path(pseudonym_map))
     if out:
         write_ingest(result, Path(out))
     return result
