@@ -29,3 +29,18 @@ def ingest_fingerprint() -> str:
     files += [p for p in LEXICONS.rglob("*") if p.is_file()]
     return f"{__version__}-{hash_files(files)}"
 
+
+
+CODING_SOURCES = ("classify/*.py", "codebook.py")
+
+
+@lru_cache(maxsize=1)
+def _coding_code() -> str:
+    return hash_files([p for pattern in CODING_SOURCES for p in PACKAGE.glob(pattern)])
+
+
+def coding_fingerprint(coder: object) -> str:
+    """Changes whenever the coder's results could: its id, its model folder's files, the classify code,
+    or (through :func:`ingest_fingerprint`) the normaliser and any language data file."""
+    folder = getattr(coder, "fingerprint_", "")
+    return f"{ingest_fingerprint()}-{_coding_code()}-{folder}"

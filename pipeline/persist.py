@@ -249,7 +249,15 @@ def load_model(folder: Path, codebook: Codebook | None = None) -> EnsembleCoder 
     coder = build_coder(folder, manifest, book, None, arrays, texts)  # every file checked before the slow part
     embedding = coder.embedding if isinstance(coder, EnsembleCoder) else coder
     embedding.encoder = _matching_encoder(folder, manifest)
+    coder.fingerprint_ = folder_fingerprint(folder)
     return coder
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 (16 hex) of a model folder's files: a retrained model with the same name differs."""
+    from pipeline.fingerprint import hash_files
+
+    return hash_files([p for p in folder.iterdir() if p.is_file()])
 
 
 def _fail(folder: Path, reason: str) -> ModelFolderError:

@@ -154,3 +154,17 @@ def test_the_abstention_mode_is_saved_and_restored(saved, perry6):
     manifest = json.loads((saved[1] / "manifest.json").read_text())
     assert manifest["embedding"]["params"]["abstention"] == saved[0].embedding.abstention
     assert load_model(saved[1], perry6).embedding.abstention == saved[0].embedding.abstention
+
+
+def test_a_retrained_model_never_reuses_cached_codings(copy, perry6):
+    from pipeline.fingerprint import coding_fingerprint
+    from pipeline.persist import folder_fingerprint
+
+    before = load_model(copy, perry6)
+    assert before.fingerprint_ == folder_fingerprint(copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["created"] = "2030-01-01"  # what retraining under the same name changes, at the least
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    after = load_model(copy, perry6)
+    assert after.model_id == before.model_id  # the name a researcher sees stays
+    assert coding_fingerprint(after) != coding_fingerprint(before)  # the cache key does not

@@ -35,7 +35,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.fingerprint import ingest_fingerprint
+from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.batch import IngestResult, collect, ingest_file
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
 from pipeline.ingest.document import content_hash
@@ -189,11 +189,12 @@ def _as_json(records: list[dict[str, Any]]) -> str:
 
 
 def _code_key(_context: Any, params: dict[str, Any]) -> str:
-    return f"wogcode-code-{params['batch_key']}-{params['model_id']}"
+    return f"wogcode-code-{params['batch_key']}-{digest([params['model_id'], params['model_key']])[:32]}"
 
 
 @task(cache_key_fn=_code_key, persist_result=True, result_serializer="json")
-def code_task(batch_key: str, model_id: str, units_json: str, model: str, codebook: str) -> dict[str, Any]:
+def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, model: str,
+              codebook: str) -> dict[str, Any]:
     """Code a batch of documents' units with the (process-cached) coder; sealed rows of Coding.
 
     The units come as one JSON string: Prefect walks every element of a list
@@ -275,16 +276,17 @@ def code_stage(documents: list[Document], units: pd.DataFrame, coder: Any, model
     """Code every document's units, a batch of documents per task (cached by the units' content and model)."""
     rows: list[dict[str, Any]] = []
     by_doc = {doc_id: part.to_dict("records") for doc_id, part in units.groupby("doc_id", sort=False)}
+    model_key = coding_fingerprint(coder)  # a retrained model or changed lexicon never reuses old codings
     with stage_progress("code", len(documents)) as advance:
         jobs = []
         for group in batches(documents, batch_size(len(documents), MAX_WORKERS)):
             records = [r for doc in group for r in by_doc.get(doc.doc_id, [])]
             batch_key = f"{group[0].doc_id}-{len(group)}-{digest(records)[:16]}"
-            future = code_task.submit(batch_key, coder.model_id, _as_json(records), model, codebook)
+            future = code_task.submit(batch_key, coder.model_id, model_key, _as_json(records), model, codebook)
             jobs.append((group, batch_key, records, future))
         for group, batch_key, records, future in jobs:
             rerun = lambda k=batch_key, r=records: code_task.with_options(refresh_cache=True).submit(
-                k, coder.model_id, _as_json(r), model, codebook)
+                k, coder.model_id, model_key, _as_json(r), model, codebook)
             check = intact_codings([r["unit_id"] for r in records])
             data = checked_result(future, check, rerun, repaired, f"coding cache of {group[0].path}")
             if isinstance(data, Exception):
