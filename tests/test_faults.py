@@ -376,3 +376,25 @@ def test_small_corpora_get_one_file_per_task_and_large_ones_batches():
     assert batch_size(200, 2) == MAX_BATCH  # ~45 ms per Prefect task would otherwise dominate
     groups = batches(list(range(35)), 16)
     assert [len(g) for g in groups] == [16, 16, 3] and sum(groups, []) == list(range(35))
+
+
+def test_a_repeated_run_on_an_unchanged_corpus_is_up_to_date(corpus, tmp_path, capsys):
+    work = tmp_path / "corpus"
+    shutil.copytree(corpus, work)
+    out = tmp_path / "run"
+    args = ["run", str(work), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(out)]
+    with results_in(tmp_path / "cache"):
+        assert cli(*args) == 0
+        first = (out / "units.parquet").read_bytes()
+        capsys.readouterr()
+        assert cli(*args) == 0
+        assert "up to date" in capsys.readouterr().out  # nothing ran: seconds instead of a run
+        (out / "evidence.csv").write_text("edited by hand\n", encoding="utf-8")
+        assert cli(*args) == 0
+        assert "up to date" not in capsys.readouterr().out  # a changed output is rewritten
+        assert (out / "evidence.csv").read_text(encoding="utf-8") != "edited by hand\n"
+        with open(work / FILES[0], "a", encoding="utf-8") as handle:
+            handle.write("\nI: Koordinasi sekarang rutin tiap minggu.\n")
+        assert cli(*args) == 0
+        assert "up to date" not in capsys.readouterr().out  # a changed corpus file runs again
+    assert (out / "units.parquet").read_bytes() != first

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pseudonym-map", type=Path, default=None,
         help="where the real-name -> pseudonym map is kept and reused (implies --pseudonymise; "
              "default: OUT/private/pseudonyms.csv); keep it away from what you share")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when OUT already holds the outputs of this exact run")
     parser.add_argument("--dask-address", default=None,
                         help="run the per-document tasks on an existing Dask cluster (tcp://host:8786)")
     parser.add_argument("--dask-local", type=int, default=0, metavar="N",
@@ -64,9 +66,35 @@ def preflight(args: argparse.Namespace) -> None:
         check_output_folder(args.pseudonym_map.parent, "the pseudonym map's folder")
 
 
+def current_run_key(args: argparse.Namespace) -> str:
+    """The run key of these arguments (see :mod:`pipeline.up_to_date`)."""
+    from pipeline.classify.registry import load_coder
+    from pipeline.codebook import load_codebook
+    from pipeline.ingest.corpus import plan_corpus
+    from pipeline.up_to_date import run_key
+
+    # the pseudonym map is not part of the key: a reused map keeps everyone's pseudonym, so it does not change
+    # the outputs of a corpus whose people it already holds
+    options = {"max_mb": args.max_mb, "pseudonymise": bool(args.pseudonymise or args.pseudonym_map)}
+    coder = load_coder(args.model, args.codebook)
+    return run_key(plan_corpus(args.corpus), coder, load_codebook(args.codebook).content_hash, options)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the flow, then print what was read, how units were coded, and where the report is."""
     preflight(args)
+    from pipeline.up_to_date import finished_run
+
+    key = current_run_key(args)
+    manifest = None if args.force else finished_run(args.out, key)
+    if manifest is not None:
+        counts = manifest.get("counts", {})
+        print(f"up to date: {args.out} already holds this run (same corpus, model, codebook and options; "
+              f"outputs unchanged); --force runs it again")
+        print(f"{counts.get('documents', '?')} document(s), {counts.get('units', '?')} unit(s), "
+              f"{counts.get('coded', '?')} coded")
+        print(f"report: {(args.out / 'report.html').resolve()}")
+        return 0
     from pipeline.flows.run import run_flow, with_task_runner
 
     logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
@@ -74,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     flow = with_task_runner(run_flow, args.dask_address, args.dask_local)
     try:
         result = flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20),
-                      pseudonymise=args.pseudonymise, pseudonym_map=map_path)
+                      pseudonymise=args.pseudonymise, pseudonym_map=map_path, run_key=key)
     except OSError as exc:  # anything not already turned into a one-line error (e.g. the map's folder)
         raise ValueError(f"{exc.filename or args.out}: {exc.strerror or exc}") from None
     for line in result.report_lines:

@@ -21,9 +21,10 @@ from pipeline import __version__
 from pipeline.atomic import write_text
 from pipeline.codebook import load_codebook
 from pipeline.tables import write_json, write_table
+from pipeline.up_to_date import output_checksums
 
 #: run_info keys that change from run to run and so stay out of the report (the manifest keeps them).
-VOLATILE_KEYS = ("timings_s",)
+VOLATILE_KEYS = ("timings_s", "run_key")
 
 PACKAGES = ("pandas", "scikit-learn", "spacy", "PySastrawi", "sentence-transformers", "torch", "prefect")
 
@@ -115,6 +116,7 @@ def _write_outputs(out: Path, documents: pd.DataFrame, units: pd.DataFrame, codi
                    "coded": int((codings["code"] != "uncoded").sum())},
         "versions": package_versions(),
         "outputs": sorted(p.name for p in written),
+        "output_sha256": output_checksums(written),
     }
     written.append(write_json(manifest, out / "manifest.json"))
     return written

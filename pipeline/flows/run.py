@@ -307,7 +307,7 @@ MAX_WORKERS = min(8, os.cpu_count() or 1)
 @flow(name="wogcode-run", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
 def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
              max_bytes: int = DEFAULT_MAX_BYTES, pseudonymise: bool = False,
-             pseudonym_map: str | None = None) -> RunResult:
+             pseudonym_map: str | None = None, run_key: str | None = None) -> RunResult:
     """Ingest a corpus, code it with ``model`` against ``codebook``, aggregate, export to ``out``.
 
     With ``pseudonymise`` (implied by ``pseudonym_map``) people and identifiers
@@ -355,6 +355,8 @@ def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
         "ingest": ingested.report.to_dict(),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
+    if run_key:  # lets the next `wogcode run` with the same inputs see that nothing changed
+        run_info["run_key"] = run_key
     written = export_task(out, documents, units, codings, evidence, codebook, run_info)
     timings["export"] = time.perf_counter() - clock
     report_lines = ingested.report.summary_lines()
