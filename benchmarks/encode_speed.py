@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.classify import build_encoder  # noqa: E402
 from pipeline.classify.encoder import cpu_count, load_sentence_transformer  # noqa: E402
+from pipeline.classify.onnx_backend import export_onnx  # noqa: E402
 
 PROMPT = build_encoder.PASSAGE_PROMPT
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -136,37 +137,6 @@ def macro_f1(labels: Sequence[str], predicted: Sequence[str]) -> float:
 # ---------------------------------------------------------------- runners
 
 
-def export_onnx(model, folder: Path) -> Path:
-    """Export transformer + mean pooling of the loaded SentenceTransformer to ``folder/model.onnx``."""
-    import torch
-
-    class MeanPooled(torch.nn.Module):
-        def __init__(self, bert: torch.nn.Module) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-    bert = model[0].auto_model.eval()
-    sample = model.tokenizer([PROMPT + "contoh kalimat pendek"], return_tensors="pt")
-    path = folder / "model.onnx"
-    with torch.no_grad():
-        torch.onnx.export(
-            MeanPooled(bert),
-            (sample["input_ids"], sample["attention_mask"]),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["sentence_embedding"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    return path
-
-
 def onnx_encoder(path: Path, tokenizer, max_length: int, batch_size: int) -> Callable[[list[str]], np.ndarray]:
     """Length-sorted batched ONNX Runtime encoding with the model's own tokenizer."""
     import onnxruntime as ort
@@ -228,7 +198,7 @@ def build_settings(model, folder: Path, engine, tmp: Path) -> dict[str, Callable
         print("sentence-transformers backend='onnx': loads")
     except Exception as exc:  # noqa: BLE001 - report whatever stops it
         print(f"sentence-transformers backend='onnx': unavailable ({str(exc).splitlines()[0][:100]}...)")
-    onnx_path = export_onnx(model, tmp)
+    onnx_path = export_onnx(folder, tmp / "model.onnx")  # the exported, fused graph set-up builds
     for batch_size in (16, 32):
         settings[f"onnxruntime fp32 batch={batch_size}"] = onnx_encoder(onnx_path, tokenizer, 256, batch_size)
     try:

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.classify.build_encoder import sha256_file as file_sha256
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.corpus import CorpusPlan
 from pipeline.ingest.document import content_hash
@@ -34,15 +35,6 @@ def run_key(plan: CorpusPlan, coder: Any, codebook_hash: str, options: dict[str,
                 "model": coder.model_id, "codebook": codebook_hash, "options": options}
     text = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def output_checksums(paths: list[Path]) -> dict[str, str]:
