@@ -143,6 +143,8 @@ def checked_result(future: PrefectFuture, check: Callable[[Any], Any], rerun: Ca
 
 #: The most files (or documents) one task handles.
 MAX_BATCH = 16
+#: How the reason of an unforeseen failure of one file starts (such results are retried, never trusted cached).
+INTERNAL_ERROR = "internal error ("
 
 
 def batch_size(n_items: int, workers: int) -> int:
@@ -174,7 +176,7 @@ def _ingest_one(path: Path, plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
     except IngestError as exc:
         return {"error": exc.reason}
     except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one file must not stop the batch
-        return {"error": f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"}
+        return {"error": f"{INTERNAL_ERROR}{type(exc).__name__}: {' '.join(str(exc).split())[:200]})"}
     return {"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]}
 
 
@@ -250,6 +252,17 @@ def _outcome(path: Path, data: dict[str, Any]) -> tuple[Path, tuple[Document, li
     return path, (_document_from_row(data["document"]), [Unit(**u) for u in data["units"]])
 
 
+def _internal_error(entry: dict[str, Any]) -> bool:
+    return str(entry.get("error", "")).startswith(INTERNAL_ERROR)
+
+
+def _retry_once(rerun: Callable[[], PrefectFuture], n_files: int, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batch recomputed (cache refreshed) when that gives an intact result, else the result at hand."""
+    outcome = rerun().result(raise_on_failure=False)
+    fresh = None if isinstance(outcome, Exception) else intact_ingest(n_files)(outcome)
+    return fresh if fresh is not None else data
+
+
 def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str]) -> IngestResult:
     """Read and segment every file (cached per batch); unreadable files are reported, not fatal."""
     warm_up()
@@ -262,8 +275,10 @@ def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str]) -> Inges
                 [str(p) for p in group], batch_plan(plan, group), max_bytes)
             label = f"ingest cache of {group[0].name}" + (f" (+{len(group) - 1} files)" if len(group) > 1 else "")
             data = checked_result(future, intact_ingest(len(group)), rerun, repaired, label)
+            if not isinstance(data, Exception) and any(_internal_error(entry) for entry in data):
+                data = _retry_once(rerun, len(group), data)  # an unforeseen failure may be transient: never trust it cached
             if isinstance(data, Exception):
-                reason = f"internal error ({type(data).__name__}: {' '.join(str(data).split())[:200]})"
+                reason = f"{INTERNAL_ERROR}{type(data).__name__}: {' '.join(str(data).split())[:200]})"
                 data = [{"error": reason}] * len(group)
             for path, entry in zip(group, data):
                 outcomes.append(_outcome(path, entry))
