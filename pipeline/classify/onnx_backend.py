@@ -3,10 +3,12 @@
 The built encoder folder (a sentence-transformers BERT + mean pooling) is
 exported once, at set-up, with torch's own exporter (``torch.onnx.export``;
 ``optimum`` would downgrade transformers) to ``model.onnx``: the transformer
-and the attention-masked mean pooling in one graph.  At run time only
+and the attention-masked mean pooling in one graph, then fused by ONNX
+Runtime's BERT optimiser. The export is deterministic (same bytes on every
+build), so the encoder manifest can record its sha256. At run time only
 onnxruntime and the ``tokenizers`` library are needed (torch is not even
-imported), and the vectors equal torch's to cosine >= 0.9999 while encoding
-is faster on a CPU (figures in the README).
+imported); the vectors equal torch's to cosine >= 0.9999 and encoding is
+faster on a CPU (figures in the README and ``benchmarks/encode_speed.py``).
 
 :class:`OnnxSentenceEncoder` offers the part of ``SentenceTransformer``'s
 interface that :class:`pipeline.classify.encoder.Encoder` uses.
@@ -14,6 +16,7 @@ interface that :class:`pipeline.classify.encoder.Encoder` uses.
 
 from __future__ import annotations
 
+import gc
 import json
 import warnings
 from collections.abc import Sequence
@@ -23,8 +26,15 @@ from typing import Any
 import numpy as np
 
 ONNX_FILE = "model.onnx"
+#: Bump when :func:`export_onnx` would write different bytes: the encoder folder re-exports its graph.
+EXPORT_RECIPE = 1
 OPSET = 17
 EXPORT_SAMPLE = "passage: contoh kalimat pendek untuk ekspor"
+#: Texts per session run, measured on 2 cores with token-length-sorted batches (benchmarks/encode_speed.py).
+BATCH_SIZE = 8
+
+
+# ------------------------------------------------------------------ export
 
 
 def export_onnx(folder: Path, target: Path | None = None) -> Path:
@@ -32,43 +42,56 @@ def export_onnx(folder: Path, target: Path | None = None) -> Path:
 
     The transformer is exported with eager attention, whose graph ONNX
     Runtime's BERT optimiser recognises, and then fused (attention, embedding
-    and skip layer norms, bias GELU): ~25-35% more sentences/s than torch on a
-    2-core CPU, same vectors.
+    and skip layer norms, bias GELU). Offline and deterministic; costs about
+    20 s and 4-5 GB of RAM at its peak (the optimiser holds several copies of
+    the 470 MB graph).
     """
-    import torch
-    from onnxruntime.transformers import optimizer
-
-    from pipeline.classify.encoder import load_sentence_transformer
-
-    model = load_sentence_transformer(str(folder), model_kwargs={"attn_implementation": "eager"})
-    target = target or folder / ONNX_FILE
+    folder = Path(folder)
+    target = Path(target) if target is not None else folder / ONNX_FILE
     raw = target.with_name(f".{target.name}.raw")
-    sample = model.tokenizer([EXPORT_SAMPLE], return_tensors="pt")
-    bert = model[0].auto_model.eval()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer notes about Python control flow in the model code
-            torch.onnx.export(
-                _MeanPooled(bert),
-                (sample["input_ids"], sample["attention_mask"]),
-                str(raw),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["sentence_embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                              "sentence_embedding": {0: "batch"}},
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        config = bert.config
-        fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                                         hidden_size=config.hidden_size, opt_level=1)
-        fused.save_model_to_file(str(target))
+        heads, hidden = _export_raw(folder, raw)
+        gc.collect()  # the torch model is gone before the optimiser loads its copies
+        _fuse(raw, target, heads, hidden)
     finally:
         raw.unlink(missing_ok=True)
     return target
 
 
-def _MeanPooled(bert: Any) -> Any:  # noqa: N802 - builds a torch module (torch is imported lazily)
+def _export_raw(folder: Path, raw: Path) -> tuple[int, int]:
+    """Trace the transformer + mean pooling to ``raw`` (unfused); return (attention heads, hidden size)."""
+    import torch
+
+    from pipeline.classify.encoder import load_sentence_transformer  # late: encoder imports build_encoder
+
+    model = load_sentence_transformer(str(folder), model_kwargs={"attn_implementation": "eager"})
+    sample = model.tokenizer([EXPORT_SAMPLE], return_tensors="pt")
+    bert = model[0].auto_model.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about Python control flow in the model code
+        torch.onnx.export(
+            _mean_pooled(bert),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(raw),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          "sentence_embedding": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return int(bert.config.num_attention_heads), int(bert.config.hidden_size)
+
+
+def _fuse(raw: Path, target: Path, heads: int, hidden: int) -> None:
+    """Fuse the raw graph with ONNX Runtime's BERT optimiser and save it to ``target``."""
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1)
+    fused.save_model_to_file(str(target))
+
+
+def _mean_pooled(bert: Any) -> Any:
     """The transformer followed by attention-masked mean pooling, as one torch module."""
     import torch
 
@@ -85,7 +108,33 @@ def _MeanPooled(bert: Any) -> Any:  # noqa: N802 - builds a torch module (torch 
     return MeanPooled()
 
 
+def quantise_int8(source: Path, target: Path, ffn_only: bool = False) -> Path:
+    """Write an int8 copy of a fused graph: dynamic quantisation of the dense MatMuls only.
+
+    Weights are quantised per output channel with 7-bit range (no int16
+    saturation on CPUs without VNNI); the embeddings and the fused attention
+    (Q/K/V) stay float32. ``ffn_only`` also keeps the attention output
+    projection float32. Not lossless (cosine vs float32 ~0.99), so never the default.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False)
+    matmuls = [node.name for node in graph.graph.node if node.op_type == "MatMul"]
+    del graph
+    if ffn_only:
+        matmuls = [name for name in matmuls if "/attention/" not in name]
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                     op_types_to_quantize=["MatMul"], nodes_to_quantize=matmuls,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return Path(target)
+
+
+# ------------------------------------------------------------------ run
+
+
 def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or {} if absent or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -93,10 +142,28 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class OnnxSentenceEncoder:
-    """An exported encoder folder run by ONNX Runtime: texts -> L2-normalised float32 vectors."""
+def session_options(threads: int) -> Any:
+    """ONNX Runtime options: ``threads`` intra-op threads, sequential execution, all graph optimisations."""
+    import onnxruntime as ort
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+class OnnxSentenceEncoder:
+    """An exported encoder folder run by ONNX Runtime: texts -> L2-normalised float32 vectors.
+
+    Tokenises with the folder's ``tokenizer.json`` and truncates to its
+    ``max_seq_length`` as sentence-transformers does; ``onnx_file`` names the
+    graph inside the folder.
+    """
+
+    def __init__(self, folder: Path, threads: int, onnx_file: str = ONNX_FILE) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -107,39 +174,41 @@ class OnnxSentenceEncoder:
         self.default_prompt_name = settings.get("default_prompt_name")
         self._dim = int(_read_json(folder / "config.json").get("hidden_size", 0))
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)  # counts the special tokens, as ST does
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        pad_id = self.tokenizer.token_to_id(str(_read_json(folder / "tokenizer_config.json").get("pad_token", "")))
+        self._pad_id = pad_id if pad_id is not None else 0
+        self.session = ort.InferenceSession(str(folder / onnx_file), session_options(threads),
+                                            providers=["CPUExecutionProvider"])
 
     def get_embedding_dimension(self) -> int:
         """Vector length."""
         return self._dim
 
-    def _batch_arrays(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids and attention mask, padded to the longest text of the batch."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), width), self.tokenizer.token_to_id("<pad>") or 1, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        return ids, mask
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, special tokens included, truncated to ``max_seq_length``."""
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
 
-    def encode(self, texts: Sequence[str], prompt: str = "", batch_size: int = 32, **_ignored: Any) -> np.ndarray:
-        """Unit vectors for ``texts`` (in order), encoded in length-sorted batches."""
-        texts = [prompt + text for text in texts]
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    def _batch_arrays(self, ids: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask, padded to the longest text of the batch."""
+        width = max(len(row) for row in ids)
+        padded = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for index, row in enumerate(ids):
+            padded[index, : len(row)] = row
+            mask[index, : len(row)] = 1
+        return padded, mask
+
+    def encode(self, texts: Sequence[str], prompt: str = "", batch_size: int = BATCH_SIZE,
+               **_ignored: Any) -> np.ndarray:
+        """Unit vectors (float32) for ``prompt + text`` of each text, in order; batches of similar token length."""
+        ids = self.token_ids([prompt + text for text in texts])
+        out = np.zeros((len(ids), self._dim), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            ids, mask = self._batch_arrays([texts[i] for i in rows])
-            pooled = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            batch, mask = self._batch_arrays([ids[i] for i in rows])
+            pooled = self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[rows] = pooled / np.where(norms == 0, 1.0, norms)
         return out
