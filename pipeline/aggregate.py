@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -188,39 +188,32 @@ def _sources(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _level_members(frame: pd.DataFrame, level: str) -> pd.DataFrame:
-    """The evidence units of one level with the row scope as columns ``scope_study``, ``scope_city``, ``scope_key``."""
-    if level == "study":
-        scoped = frame.assign(scope_study=frame["study"], scope_city="", scope_key=frame["study"])
-    elif level == "city":
-        scoped = frame.assign(scope_study="", scope_city=frame["city"], scope_key=frame["city"])
-    else:  # agency, informant: the informants' own words
-        voices = frame[frame["speaker_role"] == "informant"]
-        scoped = voices.assign(scope_study=voices["study"], scope_city=voices["city"], scope_key=voices[level])
-    return scoped[scoped["scope_key"] != ""]
-
-
 # --------------------------------------------------------------------------- the numbers
 
 
 def source_support(scores: Iterable[float]) -> float:
-    """One source's support for a code: its score sum over FULL_SOURCE_SCORE, capped at 1."""
-    return min(1.0, sum(scores) / FULL_SOURCE_SCORE)
+    """One source's support for a code: its score sum over FULL_SOURCE_SCORE, capped at 1.
+
+    Sums are exactly rounded (``math.fsum``), so the result does not depend on
+    the order the units arrive in (a streaming run and a batch run agree to the bit).
+    """
+    return min(1.0, math.fsum(scores) / FULL_SOURCE_SCORE)
+
+
+def strength_from_supports(supports: Iterable[float]) -> float:
+    """``1 - exp(-Σ support / SOURCE_SCALE)`` for per-source supports (exactly rounded sum)."""
+    return 1.0 - math.exp(-math.fsum(supports) / SOURCE_SCALE)
 
 
 def strength_index(scores_by_source: dict[str, list[float]]) -> float:
     """``1 - exp(-Σ support / SOURCE_SCALE)`` over sources (see :data:`STRENGTH_FORMULA`)."""
-    total = sum(source_support(scores) for scores in scores_by_source.values())
-    return 1.0 - math.exp(-total / SOURCE_SCALE)
+    return strength_from_supports(source_support(scores) for scores in scores_by_source.values())
 
 
-def positive_balance(valences_by_source: dict[str, list[str]]) -> Fraction | None:
-    """Mean over sources of each source's positive share among its polar units; None without polar units."""
-    votes = []
-    for valences in valences_by_source.values():
-        positive, negative = valences.count("positive"), valences.count("negative")
-        if positive + negative:
-            votes.append(Fraction(positive, positive + negative))
+def positive_balance(polar_counts: Iterable[tuple[int, int]]) -> Fraction | None:
+    """Mean over sources of each source's positive share, from (n positive, n negative) per source;
+    None when no source has a polar unit."""
+    votes = [Fraction(pos, pos + neg) for pos, neg in polar_counts if pos + neg]
     return sum(votes, Fraction(0)) / len(votes) if votes else None
 
 
@@ -254,12 +247,6 @@ def _excerpt(unit: Any) -> dict[str, Any]:
     }
 
 
-def top_excerpts(coded: Sequence[Any], n: int = TOP_EXCERPTS) -> list[dict[str, Any]]:
-    """The ``n`` highest-scoring units (rows of :func:`evidence_units`), ties broken by unit_id."""
-    ranked = sorted(coded, key=lambda u: (-u.score, u.unit_id))
-    return [_excerpt(unit) for unit in ranked[:n]]
-
-
 def supporting_excerpts(coded: Sequence[Any], verdict_: str, n: int = SUPPORTING_EXCERPTS) -> list[dict[str, Any]]:
     """Quotes a discussion chapter can cite for the verdict, picked one at a time.
 
@@ -284,43 +271,180 @@ def supporting_excerpts(coded: Sequence[Any], verdict_: str, n: int = SUPPORTING
 # --------------------------------------------------------------------------- the table
 
 
-def _evidence_row(
-    scope: dict[str, str], codebook: Codebook, code: Code, coded: list[Any], n_codable: int
-) -> dict[str, Any]:
-    """One (level, key, code) row from the units (rows of :func:`evidence_units`) of that key and code."""
-    scores: dict[str, list[float]] = {}
-    valences: dict[str, list[str]] = {}
-    for unit in coded:
-        scores.setdefault(unit.source, []).append(unit.score)
-        valences.setdefault(unit.source, []).append(unit.valence)
-    informants = sorted(s.split("|", 1)[1] for s in scores if s.startswith("informant:"))
-    strength = strength_index(scores)
-    balance = positive_balance(valences)
-    verdict_ = verdict(len(coded), strength, balance)
-    n_valence = {v: sum(1 for unit in coded if unit.valence == v) for v in VALENCES}
-    return {
-        **scope,
-        "codebook": codebook.id,
-        "code": code.id,
-        "code_name": code.name,
-        "n_units": len(coded),
-        "n_codable": n_codable,
-        "share": round(len(coded) / n_codable, 4),
-        "n_informants": len(informants),
-        "n_sources": len(scores),
-        "informants": "; ".join(informants),
-        "mean_score": round(sum(u.score for u in coded) / len(coded), 4) if coded else math.nan,
-        **{f"n_{v}": n for v, n in n_valence.items()},
-        "positive_balance": round(float(balance), 4) if balance is not None else math.nan,
-        "strength": round(strength, 4),
-        "verdict": verdict_,
-        "top_excerpts": _json(top_excerpts(coded)),
-        "supporting_excerpts": _json(supporting_excerpts(coded, verdict_)),
-    }
+class ExactSum:
+    """A float sum that is exact until read (Shewchuk's partials, as ``math.fsum``), so its value
+    does not depend on the order the numbers arrive in: a streaming run and a whole-table run agree."""
+
+    __slots__ = ("partials",)
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        """Add ``x`` without rounding."""
+        i = 0
+        partials = self.partials
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low:
+                partials[i] = low
+                i += 1
+            x = high
+        partials[i:] = [x]
+
+    @property
+    def value(self) -> float:
+        """The correctly rounded sum."""
+        return math.fsum(self.partials)
+
+
+def _keep_best(kept: list[Any], unit: Any, key: Callable[[Any], Any], n: int) -> None:
+    """Insert ``unit`` into ``kept`` (sorted by ``key``) and keep only the ``n`` best."""
+    kept.append(unit)
+    kept.sort(key=key)
+    del kept[n:]
+
+
+def _top_key(unit: Any) -> tuple[float, str]:
+    return -unit.score, unit.unit_id
+
+
+def _support_key(unit: Any) -> tuple[bool, float, str]:
+    return unit.speaker_role != "informant", -unit.score, unit.unit_id
+
+
+class _CodeTally:
+    """What one (level, key, code) row needs, in memory that does not grow with its number of units.
+
+    The excerpt candidates kept are exactly those the row can quote: the
+    ``TOP_EXCERPTS`` best units overall and, for :func:`supporting_excerpts`,
+    per valence the best units and the best unit of each of the best sources.
+    """
+
+    __slots__ = ("n", "total", "sources", "n_valence", "top", "best", "best_by_source")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.total = ExactSum()
+        self.sources: dict[str, list[Any]] = {}  # source -> [ExactSum of scores, n positive, n negative]
+        self.n_valence = dict.fromkeys(VALENCES, 0)
+        self.top: list[Any] = []
+        self.best: dict[str, list[Any]] = {v: [] for v in VALENCES}
+        self.best_by_source: dict[str, list[Any]] = {v: [] for v in VALENCES}
+
+    def add(self, unit: Any) -> None:
+        self.n += 1
+        self.total.add(unit.score)
+        tally = self.sources.setdefault(unit.source, [ExactSum(), 0, 0])
+        tally[0].add(unit.score)
+        tally[1] += unit.valence == "positive"
+        tally[2] += unit.valence == "negative"
+        self.n_valence[unit.valence] += 1
+        if len(self.top) < TOP_EXCERPTS or _top_key(unit) < _top_key(self.top[-1]):
+            _keep_best(self.top, unit, _top_key, TOP_EXCERPTS)
+        best = self.best[unit.valence]
+        if len(best) < SUPPORTING_EXCERPTS or _support_key(unit) < _support_key(best[-1]):
+            _keep_best(best, unit, _support_key, SUPPORTING_EXCERPTS)
+        by_source = self.best_by_source[unit.valence]
+        same = next((i for i, u in enumerate(by_source) if u.source == unit.source), None)
+        if same is None:
+            _keep_best(by_source, unit, _support_key, SUPPORTING_EXCERPTS)
+        elif _support_key(unit) < _support_key(by_source[same]):
+            by_source[same] = unit
+            by_source.sort(key=_support_key)
+
+    def candidates(self) -> list[Any]:
+        """Every unit :func:`supporting_excerpts` could choose, without repeats."""
+        pool = {u.unit_id: u for v in VALENCES for u in (*self.best[v], *self.best_by_source[v])}
+        return list(pool.values())
+
+    def row(self, scope: dict[str, str], codebook: Codebook, code: Code, n_codable: int) -> dict[str, Any]:
+        """The evidence row (see :data:`EVIDENCE_COLUMNS`)."""
+        informants = sorted(s.split("|", 1)[1] for s in self.sources if s.startswith("informant:"))
+        strength = strength_from_supports(source_support([t[0].value]) for t in self.sources.values())
+        balance = positive_balance((pos, neg) for _, pos, neg in self.sources.values())
+        verdict_ = verdict(self.n, strength, balance)
+        return {
+            **scope,
+            "codebook": codebook.id,
+            "code": code.id,
+            "code_name": code.name,
+            "n_units": self.n,
+            "n_codable": n_codable,
+            "share": round(self.n / n_codable, 4),
+            "n_informants": len(informants),
+            "n_sources": len(self.sources),
+            "informants": "; ".join(informants),
+            "mean_score": round(self.total.value / self.n, 4) if self.n else math.nan,
+            **{f"n_{v}": n for v, n in self.n_valence.items()},
+            "positive_balance": round(float(balance), 4) if balance is not None else math.nan,
+            "strength": round(strength, 4),
+            "verdict": verdict_,
+            "top_excerpts": _json([_excerpt(u) for u in self.top]),
+            "supporting_excerpts": _json(supporting_excerpts(self.candidates(), verdict_)),
+        }
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _scopes(unit: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
+    """(level, (study, city, key)) of every evidence row a unit counts for.
+
+    ``study`` and ``city`` rows pool every evidence unit; ``agency`` and
+    ``informant`` rows only the informants' own words; an empty key is skipped.
+    """
+    if unit.study:
+        yield "study", (unit.study, "", unit.study)
+    if unit.city:
+        yield "city", ("", unit.city, unit.city)
+    if unit.speaker_role == "informant":
+        if unit.agency:
+            yield "agency", (unit.study, unit.city, unit.agency)
+        if unit.informant:
+            yield "informant", (unit.study, unit.city, unit.informant)
+
+
+class EvidenceAccumulator:
+    """The evidence table built from units that arrive in chunks, in any order.
+
+    ``add`` takes rows of :func:`evidence_units`; memory grows with the number
+    of (level, key, code) rows, not with the number of units, and the table is
+    the same however the units were chunked or ordered.
+    """
+
+    def __init__(self, codebook: Codebook) -> None:
+        self.codebook = codebook
+        self.codable: dict[tuple[str, tuple[str, str, str]], int] = {}
+        self.tallies: dict[tuple[str, tuple[str, str, str]], dict[str, _CodeTally]] = {}
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Count a chunk of evidence units (rows of :func:`evidence_units`)."""
+        for unit in frame.itertuples(index=False):
+            for scope in _scopes(unit):
+                self.codable[scope] = self.codable.get(scope, 0) + 1
+                if unit.code != UNCODED:
+                    codes = self.tallies.setdefault(scope, {})
+                    tally = codes.get(unit.code)
+                    if tally is None:
+                        tally = codes[unit.code] = _CodeTally()
+                    tally.add(unit)
+
+    def table(self) -> pd.DataFrame:
+        """One row per (level, key, code), ordered as :func:`evidence_table` documents."""
+        rows = []
+        for level in LEVELS:
+            for scope in sorted(s for s in self.codable if s[0] == level):
+                study, city, key = scope[1]
+                fields = {"level": level, "key": key, "study": study, "city": city}
+                codes = self.tallies.get(scope, {})
+                for code in self.codebook.codes:
+                    rows.append(codes.get(code.id, _CodeTally()).row(fields, self.codebook, code, self.codable[scope]))
+        return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
 
 
 def evidence_table(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
@@ -329,19 +453,9 @@ def evidence_table(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codeboo
     Rows are ordered by level (broad to narrow), study, city, key, then codes in
     codebook order; every code appears for every key.  See the module docstring.
     """
-    frame = evidence_units(units, codings, codebook)
-    rows = []
-    for level in LEVELS:
-        members = _level_members(frame, level)
-        groups: dict[tuple[str, str, str], list[Any]] = {}
-        for unit in members.itertuples(index=False):
-            groups.setdefault((unit.scope_study, unit.scope_city, unit.scope_key), []).append(unit)
-        for (study, city, key), group in sorted(groups.items()):
-            scope = {"level": level, "key": key, "study": study, "city": city}
-            for code in codebook.codes:
-                coded = [unit for unit in group if unit.code == code.id]
-                rows.append(_evidence_row(scope, codebook, code, coded, len(group)))
-    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+    accumulator = EvidenceAccumulator(codebook)
+    accumulator.add(evidence_units(units, codings, codebook))
+    return accumulator.table()
 
 
 def summary_by_code(units: pd.DataFrame, codings: pd.DataFrame) -> pd.DataFrame:

@@ -272,3 +272,26 @@ def test_supporting_quotes_never_trade_the_verdict_for_a_new_voice() -> None:
     assert positive.verdict == "positive"
     # the second quote is Ibu A1's other positive unit, not Bapak A2's neutral one (a new voice)
     assert [x["unit_id"] for x in json.loads(positive.supporting_excerpts)] == ["d1-00001", "d1-00002"]
+
+
+def test_units_arriving_in_chunks_give_the_same_table_as_the_whole_corpus() -> None:
+    """A streaming run feeds the evidence table a batch of documents at a time, in any order."""
+    import random
+
+    from pipeline.aggregate import EvidenceAccumulator, evidence_units
+
+    rng = random.Random(7)
+    voices = {f"Kota {i % 3}/Ibu I{i}": rng.randint(1, 6) for i in range(12)}
+    units, codings = corpus_of_voices(voices)
+    codings["score"] = [round(rng.uniform(0.05, 1.0), 6) for _ in range(len(codings))]
+    codings["valence"] = [rng.choice(["positive", "negative", "neutral"]) for _ in range(len(codings))]
+    codings["code"] = [rng.choice(["koordinasi", "integrasi", "uncoded"]) for _ in range(len(codings))]
+    whole = evidence_table(units, codings, PERRY6)
+    order = list(range(len(units)))
+    rng.shuffle(order)
+    accumulator = EvidenceAccumulator(PERRY6)
+    for start in range(0, len(order), 5):
+        part = order[start:start + 5]
+        accumulator.add(evidence_units(units.iloc[part], codings.iloc[part], PERRY6))
+    pd.testing.assert_frame_equal(accumulator.table(), whole)
+    assert (whole["n_units"] > 2).any() and whole["supporting_excerpts"].str.len().gt(2).any()
