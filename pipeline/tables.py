@@ -1,16 +1,101 @@
-"""Records <-> DataFrames, and atomic table writes (parquet, CSV, JSON)."""
+"""Records <-> DataFrames, tables read in chunks, and atomic table writes (parquet, CSV, JSON).
+
+A run's unit table can be larger than memory: it is appended to a parquet
+file a batch at a time (:class:`ParquetAppender`) and read back in chunks
+(:class:`ChunkedTable`), so every export streams.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.atomic import write_text, write_with
-from pipeline.schema import Document, Unit
+from pipeline.schema import METADATA_FIELDS, Coding, Document, Unit
+
+#: Rows per chunk when a table is read back for export.
+CHUNK_ROWS = 20_000
+#: The columns a coding adds to a unit in the coded unit table (``units.parquet`` of a run).
+CODING_COLUMNS: list[str] = ["codebook", "code", "score", "valence", "model", "evidence"]
+_ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64()}
+
+
+def _arrow_fields(record_type: type) -> list[pa.Field]:
+    hints = typing.get_type_hints(record_type)
+    return [pa.field(f.name, _ARROW_TYPES[hints[f.name]]) for f in fields(record_type) if hints[f.name] in _ARROW_TYPES]
+
+
+def coded_units_schema() -> pa.Schema:
+    """Columns of the coded unit table: every unit field, then the coding's fields."""
+    coding = {f.name: f for f in _arrow_fields(Coding)}
+    return pa.schema(_arrow_fields(Unit) + [coding[name] for name in CODING_COLUMNS])
+
+
+def documents_schema() -> pa.Schema:
+    """Columns of the documents table (:meth:`Document.to_row`): all text."""
+    names = [f.name for f in fields(Document) if f.name != "metadata"] + list(METADATA_FIELDS)
+    return pa.schema([pa.field(name, pa.string()) for name in names])
+
+
+class ParquetAppender:
+    """Append DataFrames with a fixed schema to one parquet file (one row group per append)."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema, self.rows = Path(path), schema, 0
+        self._writer = pq.ParquetWriter(self.path, schema)
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Write ``frame``'s rows (columns in schema order, extra columns dropped)."""
+        if len(frame):
+            table = pa.Table.from_pandas(frame[self.schema.names], schema=self.schema, preserve_index=False)
+            self._writer.write_table(table)
+            self.rows += len(frame)
+
+    def close(self) -> None:
+        """Finish the file (an empty table still gets its columns)."""
+        self._writer.close()
+
+
+@dataclass(frozen=True)
+class ChunkedTable:
+    """A parquet table read a chunk at a time (``select``: only these columns)."""
+
+    path: Path
+    select: tuple[str, ...] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.select or pq.ParquetFile(self.path).schema_arrow.names)
+
+    def without(self, *names: str) -> ChunkedTable:
+        """The same table without some columns."""
+        return ChunkedTable(self.path, tuple(c for c in self.columns if c not in names))
+
+    def __len__(self) -> int:
+        return pq.ParquetFile(self.path).metadata.num_rows
+
+    def chunks(self, columns: list[str] | None = None, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The table in order, ``rows`` rows at a time (one empty frame for an empty table)."""
+        source = pq.ParquetFile(self.path)
+        columns = columns or (list(self.select) if self.select else None)
+        empty = True
+        for batch in source.iter_batches(batch_size=rows, columns=columns):
+            empty = False
+            yield batch.to_pandas()
+        if empty:
+            yield source.schema_arrow.empty_table().to_pandas()[columns or slice(None)]
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole table (for notebooks and tests: a run itself never does this)."""
+        return pd.read_parquet(self.path, columns=columns or (list(self.select) if self.select else None))
 
 
 def units_frame(units: Iterable[Unit]) -> pd.DataFrame:
@@ -36,6 +121,18 @@ def write_table(frame: pd.DataFrame, out_dir: Path, name: str, csv: bool = True)
         write_with(target, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8"))
         written.append(target)
     return written
+
+
+def write_csv_chunks(chunks: Iterable[pd.DataFrame], target: Path) -> Path:
+    """Write a table given in chunks as one CSV file atomically (header once)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            for number, chunk in enumerate(chunks):
+                chunk.to_csv(handle, index=False, header=number == 0)
+
+    write_with(target, write)
+    return target
 
 
 def write_json(obj: Any, target: Path) -> Path:

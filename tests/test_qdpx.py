@@ -125,8 +125,8 @@ def test_export_validates_against_the_refi_qda_schema(exported: Path) -> None:
 def test_archive_layout_is_project_qde_plus_flat_sources(exported: Path) -> None:
     with zipfile.ZipFile(exported) as archive:
         names = archive.namelist()
-    assert names[0] == "project.qde"
-    assert all(n.startswith("sources/") and n.count("/") == 1 and n.endswith(".txt") for n in names[1:])
+    assert names[-1] == "project.qde"  # written last: the sources stream into the archive first
+    assert all(n.startswith("sources/") and n.count("/") == 1 and n.endswith(".txt") for n in names[:-1])
     assert len(names) == 3
 
 

@@ -50,11 +50,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -166,12 +167,10 @@ def _column(row: Row, name: str) -> str:
     return _text(row[name]) if name in row else ""
 
 
-def _most_common(values: Iterable[str]) -> str:
+def _most_common(counts: Counter[str]) -> str:
     """The most frequent non-empty value (ties: alphabetical first), or ``""``."""
-    counts = Counter(v for v in values if v)
-    if not counts:
-        return ""
-    return min(counts, key=lambda v: (-counts[v], v))
+    present = [v for v in counts if v]
+    return min(present, key=lambda v: (-counts[v], v)) if present else ""
 
 
 # --------------------------------------------------------------------------- the project model
@@ -209,33 +208,25 @@ class Case:
     guid: str
     key: tuple[str, str]  # (study, informant), pseudonymised
     name: str = ""
-    variables: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    variables: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     source_guids: set[str] = field(default_factory=set)
     selection_guids: set[str] = field(default_factory=set)
 
 
 @dataclass
-class Project:
-    """Everything ``project.qde`` describes, already sorted."""
+class ProjectDocument:
+    """One document as the project writer takes it: its row, its coded units with their codings."""
 
-    name: str
-    description: str
-    created: str
-    sources: list[Source]
-    cases: list[Case]
+    doc: Row
+    coded: list[tuple[Row, list[Row]]]
+    n_units: int  # all its units, coded or not (for the project description)
+    models: list[str]  # models that coded its units
 
 
-def build_project(
-    documents: pd.DataFrame,
-    units: pd.DataFrame,
-    codings: pd.DataFrame,
-    codebook: Codebook,
-    *,
-    pseudonymise: dict[str, str] | None = None,
-    created: datetime | None = None,
-    project_name: str | None = None,
-) -> Project:
-    """Check the frames against each other and turn them into a :class:`Project`."""
+def project_documents(
+    documents: pd.DataFrame, units: pd.DataFrame, codings: pd.DataFrame, codebook: Codebook
+) -> Iterator[ProjectDocument]:
+    """Check the frames against each other; yield each document with its coded units, sorted by path."""
     _require(documents, DOCUMENT_COLUMNS, "documents")
     _require(units, UNIT_COLUMNS, "units")
     _require(codings, CODING_COLUMNS, "codings")
@@ -243,7 +234,6 @@ def build_project(
         repeated = frame.loc[frame[column].duplicated(), column]
         if len(repeated):
             raise QdpxError(f"{label}: {column} '{repeated.iloc[0]}' occurs more than once")
-    pseudo = Pseudonymiser(pseudonymise)
     coded = _coded_rows(codings, codebook)
     coded_units = units[units["unit_id"].map(_text).isin(coded)]
     unit_rows = {_text(row["unit_id"]): row for row in coded_units.to_dict("records")}
@@ -256,19 +246,11 @@ def build_project(
     for doc_id in by_doc:
         if doc_id not in known_docs:
             raise QdpxError(f"units: document '{doc_id}' of a coded unit is not in the documents table")
-
-    cases: dict[tuple[str, str], Case] = {}
-    sources = []
+    n_units = units.groupby(units["doc_id"].map(_text)).size().to_dict()
+    models = sorted({_text(m) for m in codings["model"]} - {""})
     for doc in documents.sort_values(["path", "doc_id"], kind="stable").to_dict("records"):
-        source = _source(doc, by_doc.get(_text(doc["doc_id"]), []), codebook, pseudo, cases)
-        sources.append(source)
-    return Project(
-        name=pseudo(project_name or f"wogcode {codebook.id}"),
-        description=_project_description(codebook, codings, coded, len(units)),
-        created=_iso(created or DEFAULT_CREATED),
-        sources=sources,
-        cases=_named_cases(cases),
-    )
+        doc_id = _text(doc["doc_id"])
+        yield ProjectDocument(doc, by_doc.get(doc_id, []), n_units.get(doc_id, 0), models)
 
 
 def _coded_rows(codings: pd.DataFrame, codebook: Codebook) -> dict[str, list[Row]]:
@@ -328,7 +310,7 @@ def _source(
         case = _case(cases, study, informant)
         case.source_guids.add(source.guid)
         for name, column in (("agency", "agency"), ("city", "city"), ("role", "role")):
-            case.variables[name].append(_tidy(pseudo(_column(doc, column))))
+            case.variables[name][_tidy(pseudo(_column(doc, column)))] += 1
     for unit, rows in sorted(coded_units, key=lambda ur: (int(ur[0]["start"]), int(ur[0]["end"]), ur[0]["unit_id"])):
         selection = _selection(unit, rows, original, text, move, codebook, pseudo, path or doc_id)
         source.selections.append(selection)
@@ -337,7 +319,7 @@ def _source(
             case = _case(cases, study, speaker)
             case.selection_guids.add(selection.guid)
             for name, column in (("agency", "agency"), ("city", "city"), ("role", "position")):
-                case.variables[name].append(_tidy(pseudo(_column(unit, column))))
+                case.variables[name][_tidy(pseudo(_column(unit, column)))] += 1
     return source
 
 
@@ -422,11 +404,10 @@ def _named_cases(cases: dict[tuple[str, str], Case]) -> list[Case]:
     return sorted(cases.values(), key=lambda c: (c.name, c.guid))
 
 
-def _project_description(codebook: Codebook, codings: pd.DataFrame, coded: dict[str, Any], n_units: int) -> str:
-    models = sorted({_text(m) for m in codings["model"]} - {""})
+def _project_description(codebook: Codebook, models: Iterable[str], n_coded: int, n_units: int) -> str:
     return (
         f"Exported by wogcode {__version__}. Codebook {codebook.id} {codebook.version} ({codebook.content_hash}): "
-        f"{codebook.name}. Models: {', '.join(models) or 'none'}. {len(coded)} of {n_units} units carry a code; "
+        f"{codebook.name}. Models: {', '.join(sorted(models)) or 'none'}. {n_coded} of {n_units} units carry a code; "
         "uncoded units have no selection. Every coded selection also carries one valence code "
         "(positive, negative, neutral) and a description with the score and evidence. "
         "Selections count Unicode code points from 0, end exclusive."
@@ -436,41 +417,47 @@ def _project_description(codebook: Codebook, codings: pd.DataFrame, coded: dict[
 # --------------------------------------------------------------------------- XML
 
 
-def project_xml(project: Project, codebook: Codebook) -> bytes:
-    """``project.qde`` as UTF-8 bytes (no BOM, LF line ends), children in the order the schema requires."""
-    user = project_guid("user", USER_NAME)
+#: Stands where the spooled ``TextSource`` elements go in ``project.qde``.
+_SOURCES_MARK = "wogcode-sources"
+
+
+def _project_head_and_tail(writer: QdpxWriter) -> tuple[str, str]:
+    """``project.qde`` before and after the ``TextSource`` elements, children in the order the schema requires."""
     root = ET.Element("Project", {
         "xmlns": PROJECT_NS,
-        "name": _xml_safe(project.name),
+        "name": _xml_safe(writer.name),
         "origin": f"wogcode {__version__}",
-        "creatingUserGUID": user,
-        "creationDateTime": project.created,
+        "creatingUserGUID": writer.user,
+        "creationDateTime": writer.created,
     })
     users = ET.SubElement(root, "Users")
-    ET.SubElement(users, "User", {"guid": user, "name": USER_NAME})
+    ET.SubElement(users, "User", {"guid": writer.user, "name": USER_NAME})
     codebook_element = ET.SubElement(root, "CodeBook")
-    codes = codes_element(codebook)
+    codes = codes_element(writer.codebook)
     codes.append(_valence_codes())
     codebook_element.append(codes)
-    variables = _used_variables(project)
+    cases = _named_cases(writer.cases)
+    variables = _used_variables(cases, writer.source_variables)
     if variables:
         container = ET.SubElement(root, "Variables")
         for name in variables:
             element = ET.SubElement(container, "Variable", {
                 "guid": project_guid("variable", name), "name": name, "typeOfVariable": "Text"})
             ET.SubElement(element, "Description").text = VARIABLE_DESCRIPTIONS[name]
-    if project.cases:
+    if cases:
         container = ET.SubElement(root, "Cases")
-        for case in project.cases:
+        for case in cases:
             container.append(_case_element(case))
-    if project.sources:
-        container = ET.SubElement(root, "Sources")
-        for source in project.sources:
-            container.append(_source_element(source, user, project.created))
-    ET.SubElement(root, "Description").text = _xml_safe(project.description)
+    if writer.n_sources:
+        ET.SubElement(root, "Sources").append(ET.Comment(_SOURCES_MARK))
+    description = _project_description(writer.codebook, writer.models, writer.n_coded, writer.n_units)
+    ET.SubElement(root, "Description").text = _xml_safe(description)
     ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode")
-    return f'<?xml version="1.0" encoding="utf-8"?>\n{body}\n'.encode()
+    body = f'<?xml version="1.0" encoding="utf-8"?>\n{ET.tostring(root, encoding="unicode")}\n'
+    if not writer.n_sources:
+        return body, ""
+    head, tail = body.split(f"    <!--{_SOURCES_MARK}-->\n")
+    return head, tail
 
 
 def _valence_codes() -> ET.Element:
@@ -484,10 +471,10 @@ def _valence_codes() -> ET.Element:
     return folder
 
 
-def _used_variables(project: Project) -> list[str]:
+def _used_variables(cases: list[Case], source_variables: set[str]) -> list[str]:
     """Variables that at least one case or source has a value for, in a fixed order."""
-    used = {name for case in project.cases for name, values in case.variables.items() if _most_common(values)}
-    used |= {name for source in project.sources for name in source.variables}
+    used = {name for case in cases for name, values in case.variables.items() if _most_common(values)}
+    used |= source_variables
     return [name for name in (*CASE_VARIABLES, *SOURCE_VARIABLES) if name in used]
 
 
@@ -503,7 +490,7 @@ def _case_element(case: Case) -> ET.Element:
     if study:
         ET.SubElement(element, "Description").text = _xml_safe(f"Informant in {study}")
     for name in CASE_VARIABLES:
-        value = _most_common(case.variables.get(name, []))
+        value = _most_common(case.variables.get(name, Counter()))
         if value:
             _variable_value(element, name, value)
     for guid in sorted(case.source_guids):
@@ -547,22 +534,77 @@ def _source_element(source: Source, user: str, created: str) -> ET.Element:
 # --------------------------------------------------------------------------- the archive
 
 
-def qdpx_members(project: Project, codebook: Codebook) -> list[tuple[str, bytes]]:
-    """The archive's members in writing order: ``project.qde``, then ``sources/<guid>.txt`` sorted."""
-    members = [("project.qde", project_xml(project, codebook))]
-    members += sorted((f"sources/{s.guid}.txt", s.text.encode("utf-8")) for s in project.sources)
-    return members
+class QdpxWriter:
+    """Writes a REFI-QDA project a document at a time, in memory that does not grow with the corpus.
+
+    Each source's text goes into the archive at once and its ``TextSource``
+    element to a spool file; what depends on the whole corpus (cases,
+    variables, the description) is written by :meth:`close`, which then copies
+    the spooled sources into ``project.qde``, the archive's last member.
+    Fixed timestamps, permissions and host system: the same documents in the
+    same order give the same bytes.
+    """
+
+    def __init__(self, target: Path, codebook: Codebook, *, pseudonymise: dict[str, str] | None = None,
+                 created: datetime | None = None, project_name: str | None = None) -> None:
+        self.codebook, self.pseudo = codebook, Pseudonymiser(pseudonymise)
+        self.user, self.created = project_guid("user", USER_NAME), _iso(created or DEFAULT_CREATED)
+        self.name = self.pseudo(project_name or f"wogcode {codebook.id}")
+        self.cases: dict[tuple[str, str], Case] = {}
+        self.source_variables: set[str] = set()
+        self.models: set[str] = set()
+        self.n_sources = self.n_coded = self.n_units = 0
+        self._archive = zipfile.ZipFile(target, "w")
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def add(self, item: ProjectDocument) -> None:
+        """Write one document's source text and spool its XML."""
+        source = _source(item.doc, item.coded, self.codebook, self.pseudo, self.cases)
+        with self._archive.open(_zip_entry(f"sources/{source.guid}.txt"), "w") as member:
+            member.write(source.text.encode("utf-8"))
+        element = _source_element(source, self.user, self.created)
+        ET.indent(element, space="  ", level=2)
+        self._spool.write("    " + ET.tostring(element, encoding="unicode") + "\n")
+        self.source_variables.update(source.variables)
+        self.models.update(item.models)
+        self.n_sources += 1
+        self.n_coded += len(item.coded)
+        self.n_units += item.n_units
+
+    def close(self) -> None:
+        """Write ``project.qde`` and finish the archive."""
+        head, tail = _project_head_and_tail(self)
+        with self._archive.open(_zip_entry("project.qde"), "w", force_zip64=True) as member:
+            member.write(head.encode("utf-8"))
+            self._spool.seek(0)
+            while piece := self._spool.read(1 << 20):
+                member.write(piece.encode("utf-8"))
+            member.write(tail.encode("utf-8"))
+        self._spool.close()
+        self._archive.close()
 
 
-def _write_zip(target: Path, members: list[tuple[str, bytes]]) -> None:
-    """A ZIP whose bytes depend only on the members: fixed timestamps, permissions and host system."""
-    with zipfile.ZipFile(target, "w") as archive:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data, compresslevel=6)
+def _zip_entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def write_qdpx_documents(items: Iterable[ProjectDocument], codebook: Codebook, out_path: str | Path, *,
+                         pseudonymise: dict[str, str] | None = None, created: datetime | None = None,
+                         project_name: str | None = None) -> Path:
+    """Write a REFI-QDA project from documents given one at a time, atomically; returns ``out_path``."""
+
+    def write(tmp: Path) -> None:
+        writer = QdpxWriter(tmp, codebook, pseudonymise=pseudonymise, created=created, project_name=project_name)
+        for item in items:
+            writer.add(item)
+        writer.close()
+
+    write_with(out_path, write)
+    return Path(out_path)
 
 
 def write_qdpx(
@@ -581,10 +623,5 @@ def write_qdpx(
     ``created`` is the creation date written on every element (default: a fixed
     date, so the same input always gives the same bytes).
     """
-    project = build_project(
-        documents, units, codings, codebook,
-        pseudonymise=pseudonymise, created=created, project_name=project_name,
-    )
-    members = qdpx_members(project, codebook)
-    write_with(out_path, lambda tmp: _write_zip(tmp, members))
-    return Path(out_path)
+    return write_qdpx_documents(project_documents(documents, units, codings, codebook), codebook, out_path,
+                                pseudonymise=pseudonymise, created=created, project_name=project_name)

@@ -19,7 +19,9 @@ import io
 import os
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
@@ -143,9 +145,8 @@ def heatmap_svg(evidence: pd.DataFrame, level: str, codebook: Codebook) -> str:
         return _figure_svg(fig, name)
 
 
-def valence_svg(evidence_frame: pd.DataFrame, codebook: Codebook) -> str:
-    """Stacked horizontal bars per code: positive, negative, neutral units of :func:`evidence_units`."""
-    counts = evidence_frame.groupby(["code", "valence"]).size()
+def valence_svg(counts: Mapping[tuple[str, str], int], codebook: Codebook) -> str:
+    """Stacked horizontal bars per code: positive, negative, neutral evidence units ((code, valence) -> n)."""
     names = [code.name for code in codebook.codes]
     name = "valence per code"
     with _plot_style(name):
@@ -167,6 +168,46 @@ def valence_svg(evidence_frame: pd.DataFrame, codebook: Codebook) -> str:
         return _figure_svg(fig, name)
 
 
+# --------------------------------------------------------------------------- what the report counts
+
+
+@dataclass
+class ReportFacts:
+    """What the report needs from the unit and coding tables, gathered a chunk at a time.
+
+    Memory grows with documents, informants and theses, never with units.
+    """
+
+    codebook: Codebook
+    documents: set[str] = field(default_factory=set)
+    n_units: int = 0
+    models: set[str] = field(default_factory=set)
+    n_codable: int = 0  # codable units coded with this codebook
+    n_coded: int = 0
+    evidence_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (code, valence) of evidence units
+    people: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # city -> informant -> [position, agency, n]
+    theses: dict[str, set[str]] = field(default_factory=dict)  # city -> paths of researcher narrative
+
+    def add(self, units: pd.DataFrame, codings: pd.DataFrame, evidence_frame: pd.DataFrame) -> None:
+        """Count one chunk: its units, their codings, and its rows of :func:`evidence_units`."""
+        self.documents.update(units["doc_id"])
+        self.n_units += len(units)
+        mine = codings[codings["codebook"] == self.codebook.id]
+        self.models.update(mine["model"].astype(str))
+        codable = set(units.loc[units["kind"].isin(CODABLE_KINDS), "unit_id"])
+        mine = mine[mine["unit_id"].isin(codable)]
+        self.n_codable += len(mine)
+        self.n_coded += int((mine["code"] != UNCODED).sum())
+        self.evidence_counts.update(zip(evidence_frame["code"], evidence_frame["valence"]))
+        voices = units[(units["speaker_role"] == "informant") & (units["informant"] != "")]
+        for city, informant, position, agency in zip(voices["city"], voices["informant"], voices["position"],
+                                                     voices["agency"]):
+            self.people.setdefault(city, {}).setdefault(informant, [position, agency, 0])[2] += 1
+        narrative = units[units["speaker_role"] == "researcher"]
+        for city, path in zip(narrative["city"], narrative["path"]):
+            self.theses.setdefault(city, set()).add(path)
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -177,33 +218,31 @@ def _fact_text(value: Any) -> Any:
     return value
 
 
-def _run_facts(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codebook, run_info: Mapping[str, Any]) -> str:
+def _run_facts(facts: ReportFacts, run_info: Mapping[str, Any]) -> str:
     """The run-info box: corpus, counts, model, codebook id/version/hash, date, plus any other run_info keys."""
-    models = sorted(set(codings.loc[codings["codebook"] == codebook.id, "model"].astype(str)))
-    facts: dict[str, Any] = {
+    codebook = facts.codebook
+    shown: dict[str, Any] = {
         "corpus": run_info.get("corpus", ""),
-        "documents": run_info.get("documents", units["doc_id"].nunique()),
-        "units": run_info.get("units", len(units)),
-        "model": run_info.get("model", ", ".join(models)),
+        "documents": run_info.get("documents", len(facts.documents)),
+        "units": run_info.get("units", facts.n_units),
+        "model": run_info.get("model", ", ".join(sorted(facts.models))),
         "codebook": f"{codebook.id} {codebook.version} (hash {codebook.content_hash})",
         "date": run_info.get("date", ""),
     }
-    facts.update({k: _fact_text(v) for k, v in sorted(run_info.items()) if k not in facts})
-    items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts.items() if v != "")
+    shown.update({k: _fact_text(v) for k, v in sorted(run_info.items()) if k not in shown})
+    items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in shown.items() if v != "")
     return f'<dl class="facts">{items}</dl>'
 
 
-def _counts(units: pd.DataFrame, codings: pd.DataFrame, evidence_frame: pd.DataFrame, codebook: Codebook) -> str:
+def _counts(facts: ReportFacts) -> str:
     """Big numbers: codable units coded for this codebook, coded, uncoded, coded evidence units."""
-    codable = units.loc[units["kind"].isin(CODABLE_KINDS), "unit_id"]
-    mine = codings[(codings["codebook"] == codebook.id) & codings["unit_id"].isin(codable)]
-    coded = int((mine["code"] != UNCODED).sum())
-    share = f"{coded / len(mine):.0%}" if len(mine) else "–"
+    share = f"{facts.n_coded / facts.n_codable:.0%}" if facts.n_codable else "–"
+    coded_evidence = sum(n for (code, _), n in facts.evidence_counts.items() if code != UNCODED)
     tiles = [
-        (len(mine), "codable units", "sentences of interviews and theses given to the model"),
-        (coded, f"coded ({share})", "given a code of this codebook"),
-        (len(mine) - coded, "uncoded", "greetings, questions, procedure, other topics"),
-        (int((evidence_frame["code"] != UNCODED).sum()), "coded evidence", "coded units without interviewer turns"),
+        (facts.n_codable, "codable units", "sentences of interviews and theses given to the model"),
+        (facts.n_coded, f"coded ({share})", "given a code of this codebook"),
+        (facts.n_codable - facts.n_coded, "uncoded", "greetings, questions, procedure, other topics"),
+        (coded_evidence, "coded evidence", "coded units without interviewer turns"),
     ]
     body = "".join(
         f'<div class="tile"><span class="num">{n:,}</span><span class="lab">{_e(label)}</span>'
@@ -257,26 +296,20 @@ def _strength_cell(strength: float) -> str:
     )
 
 
-def _sources_line(units: pd.DataFrame, city: str) -> str:
+def _sources_line(facts: ReportFacts, city: str) -> str:
     """Who speaks in this city: informants with position and agency, and the theses."""
-    here = units[(units["city"] == city) & (units["speaker_role"] == "informant") & (units["informant"] != "")]
-    people = (
-        here.groupby("informant", sort=True)
-        .agg(position=("position", "first"), agency=("agency", "first"), n=("unit_id", "size"))
-        .reset_index()
-    )
     parts = []
-    for row in people.itertuples(index=False):
-        detail = ", ".join(x for x in (row.position, row.agency) if x)
-        parts.append(f"<b>{_e(row.informant)}</b>" + (f" ({_e(detail)})" if detail else ""))
-    theses = sorted(set(units.loc[(units["city"] == city) & (units["speaker_role"] == "researcher"), "path"]))
+    for informant, (position, agency, _) in sorted(facts.people.get(city, {}).items()):
+        detail = ", ".join(x for x in (position, agency) if x)
+        parts.append(f"<b>{_e(informant)}</b>" + (f" ({_e(detail)})" if detail else ""))
+    theses = sorted(facts.theses.get(city, ()))
     line = "Informants: " + ("; ".join(parts) if parts else "none")
     if theses:
         line += " · Researcher's narrative: " + ", ".join(f'<span class="loc">{_e(p)}</span>' for p in theses)
     return f'<p class="sources">{line}</p>'
 
 
-def _city_findings(evidence: pd.DataFrame, units: pd.DataFrame, codebook: Codebook) -> str:
+def _city_findings(evidence: pd.DataFrame, facts: ReportFacts, codebook: Codebook) -> str:
     """One table per city: code, verdict, strength, units, informants, supporting quotes."""
     rows = evidence[(evidence["level"] == "city") & (evidence["codebook"] == codebook.id)]
     if rows.empty:
@@ -300,7 +333,7 @@ def _city_findings(evidence: pd.DataFrame, units: pd.DataFrame, codebook: Codebo
                 f'<td class="n">{row.n_informants}</td><td class="quotes">{quotes}</td></tr>'
             )
         sections.append(
-            f'<section class="city"><h3>{_e(city)}</h3>{_sources_line(units, city)}'
+            f'<section class="city"><h3>{_e(city)}</h3>{_sources_line(facts, city)}'
             '<table class="findings"><colgroup><col class="c-code"><col class="c-verdict"><col class="c-strength">'
             '<col class="c-n"><col class="c-n"><col class="c-quotes"></colgroup>'
             "<thead><tr><th>Code</th><th>Verdict</th><th>Strength</th><th>Units</th><th>Inf.</th>"
@@ -329,8 +362,15 @@ def render_report(
     run_info: Mapping[str, Any],
 ) -> str:
     """The whole report as one HTML string (see the module docstring)."""
+    facts = ReportFacts(codebook)
+    facts.add(units, codings, evidence_units(units, codings, codebook))
+    return render_report_facts(facts, evidence, run_info)
+
+
+def render_report_facts(facts: ReportFacts, evidence: pd.DataFrame, run_info: Mapping[str, Any]) -> str:
+    """The report from facts gathered a chunk at a time (a run) and the evidence table."""
+    codebook = facts.codebook
     title = f"{codebook.name}: coding report"
-    evidence_frame = evidence_units(units, codings, codebook)
     parts: Sequence[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -338,8 +378,8 @@ def render_report(
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
         f'<header><p class="eyebrow">wogcode · {_e(codebook.id)}</p><h1>{_e(codebook.name)}</h1>',
         f'<p class="lead">{_e(run_info.get("corpus", ""))}</p></header>',
-        _run_facts(units, codings, codebook, run_info),
-        _counts(units, codings, evidence_frame, codebook),
+        _run_facts(facts, run_info),
+        _counts(facts),
         _how_to_read(),
         _figure(
             "Strength by city",
@@ -353,14 +393,14 @@ def render_report(
         ),
         _figure(
             "Valence per code",
-            valence_svg(evidence_frame, codebook),
+            valence_svg(facts.evidence_counts, codebook),
             "Evidence units per code and valence, all cities together.",
         ),
         "<section><h2>Findings per city</h2>",
         '<p class="legend">Per city and code: the verdict with the count of positive (+), negative (−) and '
         "neutral (○) evidence units, the strength, the number of evidence units and of distinct informants "
         "(Inf.), and two quotes that support the verdict.</p>",
-        _city_findings(evidence, units, codebook),
+        _city_findings(evidence, facts, codebook),
         "</section>",
         f'<footer>Generated by wogcode. Codebook {_e(codebook.id)} {_e(codebook.version)}, '
         f"hash {_e(codebook.content_hash)}.</footer>",
