@@ -307,20 +307,29 @@ def find_people(documents: list[Document], units: list[Unit]) -> dict[str, str]:
     Informants come from metadata, speaker labels and quote attributions;
     everyone else named with an honorific in the text is a ``person``.
     """
-    informants: set[str] = set()
-    for doc in documents:
-        informants.update(_field_names(doc.metadata.get("informant", "")))
-    for unit in units:
-        informants.update(_field_names(unit.informant))
-        if unit.speaker_role == "informant":
-            informants.update(_field_names(unit.speaker))
     units_by_doc: dict[str, list[Unit]] = {}
     for unit in units:
         units_by_doc.setdefault(unit.doc_id, []).append(unit)
-    seen: dict[str, str] = {}
+    return people_in_corpus(lambda: ((doc, units_by_doc.get(doc.doc_id, [])) for doc in documents))
+
+
+def people_in_corpus(read: Callable[[], Iterable[tuple[Document, list[Unit]]]]) -> dict[str, str]:
+    """:func:`find_people` for a corpus read a document at a time (twice) by ``read()``.
+
+    Memory grows with the people and documents, not with the text.
+    """
+    informants: set[str] = set()
+    for doc, units in read():
+        informants.update(_field_names(doc.metadata.get("informant", "")))
+        for unit in units:
+            informants.update(_field_names(unit.informant))
+            if unit.speaker_role == "informant":
+                informants.update(_field_names(unit.speaker))
     known = Pseudonymiser({n: n for n in informants}, detect=True)
-    for doc in sorted(documents, key=lambda d: (d.path, d.doc_id)):
-        for name, _ in _mentions(doc, units_by_doc.get(doc.doc_id, []), known):
+    named = sorted(((doc.path, doc.doc_id), [name for name, _ in _mentions(doc, units, known)]) for doc, units in read())
+    seen: dict[str, str] = {}
+    for _, names in named:
+        for name in names:
             seen.setdefault(name, "informant" if name in informants else "person")
     for name in sorted(informants):  # informants only named in a field of a unit with no text
         seen.setdefault(name, "informant")

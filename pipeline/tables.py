@@ -7,7 +7,9 @@ file a batch at a time (:class:`ParquetAppender`) and read back in chunks
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -56,7 +58,11 @@ class ParquetAppender:
         """Write ``frame``'s rows (columns in schema order, extra columns dropped)."""
         if len(frame):
             table = pa.Table.from_pandas(frame[self.schema.names], schema=self.schema, preserve_index=False)
-            self._writer.write_table(table)
+            try:
+                self._writer.write_table(table)
+            except OSError as exc:  # pyarrow's message names no file
+                reason = os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split())
+                raise OSError(exc.errno or errno.EIO, reason, str(self.path)) from exc
             self.rows += len(frame)
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import pipeline.flows  # noqa: F401 - sets the quiet, offline Prefect defaults before prefect is imported
@@ -106,7 +107,7 @@ def patch(monkeypatch, module, name: str, kill_at: int | None = None) -> CallCou
 STAGES = {  # stage -> (module, function) that does that stage's work for one document
     "ingest": ("pipeline.flows.run", "ingest_file"),
     "code": ("pipeline.classify.base", "code_units"),
-    "export": ("pipeline.export.qdpx", "write_qdpx"),
+    "export": ("pipeline.export.qdpx", "write_qdpx_documents"),
 }
 
 
@@ -163,6 +164,32 @@ def test_damaged_cache_entries_are_recomputed_not_trusted(corpus, reference, tmp
     assert len(repaired) == 2  # the edited ones; Prefect itself treats an unreadable file as a miss
     assert any("ingest cache" in line for line in repaired) and any("coding cache" in line for line in repaired)
     assert not [line for line in again.report_lines if "repaired" in line]  # the entries were rewritten
+
+
+def test_without_the_resume_cache_no_copy_of_the_text_is_kept(corpus, reference, tmp_path):
+    storage = tmp_path / "cache"
+    with results_in(storage):
+        run(corpus, tmp_path / "run", resume_cache=False)
+    assert not storage.exists() or not any(storage.iterdir())
+    assert not list((tmp_path / "run").glob(".wogcode-work-*"))  # the run's own spool is gone too
+    assert_same_outputs(reference, tmp_path / "run")
+
+
+def test_the_resume_cache_is_wogcodes_own_owner_only_folder_and_can_be_cleared(corpus, tmp_path, monkeypatch):
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    from pipeline.paths import resume_cache_path
+
+    if os.environ.get("PREFECT_LOCAL_STORAGE_PATH", str(resume_cache_path())) != str(resume_cache_path()):
+        pytest.skip("PREFECT_LOCAL_STORAGE_PATH was set by hand")
+    assert Path(PREFECT_LOCAL_STORAGE_PATH.value()) == resume_cache_path()  # not Prefect's shared ~/.prefect
+    run(corpus, tmp_path / "run")
+    assert resume_cache_path().stat().st_mode & 0o777 == 0o700
+    assert any(resume_cache_path().glob("wogcode-ingest-*"))
+    monkeypatch.setenv("WOGCODE_CACHE", str(tmp_path / "elsewhere"))  # clearing acts on the configured cache
+    (tmp_path / "elsewhere" / "resume").mkdir(parents=True)
+    assert cli("cache", "--clear", "resume") == 0
+    assert not (tmp_path / "elsewhere" / "resume").exists()
 
 
 def test_a_file_that_breaks_the_reader_is_reported_and_the_run_goes_on(corpus, tmp_path, monkeypatch):
@@ -227,12 +254,11 @@ def test_an_unwritable_output_folder_is_one_line_and_exit_2_before_any_work(unwr
 def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(corpus, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
 
-    def disk_full(self, path, *args, **kwargs):
-        Path(path).write_bytes(b"PAR1 partial")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    def disk_full(self, *args, **kwargs):  # pyarrow's own error names no file
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
 
     with results_in(tmp_path / "cache"):
-        monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
         code = cli("run", str(corpus), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(out))
     assert code == 2
     error = capsys.readouterr().err

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-
-import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pseudonym-map", type=Path, default=None,
         help="where the real-name -> pseudonym map is kept and reused (implies --pseudonymise; "
              "default: OUT/private/pseudonyms.csv); keep it away from what you share")
+    parser.add_argument("--no-resume-cache", dest="resume_cache", action="store_false",
+                        help="keep no copy of the corpus text in the resume cache (a killed run then starts over)")
     parser.add_argument("--force", action="store_true",
                         help="run even when OUT already holds the outputs of this exact run")
     parser.add_argument("--dask-address", default=None,
@@ -39,10 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def summary_lines(codings: pd.DataFrame, timings: dict[str, float]) -> list[str]:
-    """Coded share per code and time per stage, for the terminal."""
-    total = max(len(codings), 1)
-    counts = codings["code"].value_counts()
+def summary_lines(counts: Mapping[str, int], timings: dict[str, float]) -> list[str]:
+    """Coded share per code (code -> number of units) and time per stage, for the terminal."""
+    total = max(sum(counts.values()), 1)
     lines = [f"  {code:<28} {n:>6}  {n / total:6.1%}" for code, n in sorted(counts.items())]
     lines.append("time: " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in timings.items()))
     return lines
@@ -102,13 +102,14 @@ def run(args: argparse.Namespace) -> int:
     flow = with_task_runner(run_flow, args.dask_address, args.dask_local)
     try:
         result = flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20),
-                      pseudonymise=args.pseudonymise, pseudonym_map=map_path, run_key=key)
+                      pseudonymise=args.pseudonymise, pseudonym_map=map_path, run_key=key,
+                      resume_cache=args.resume_cache)
     except OSError as exc:  # anything not already turned into a one-line error (e.g. the map's folder)
         raise ValueError(f"{exc.filename or args.out}: {exc.strerror or exc}") from None
     for line in result.report_lines:
         print(line)
-    print(f"{len(result.documents)} document(s), {len(result.units)} unit(s), coded with {args.codebook}:")
-    for line in summary_lines(result.codings, result.timings):
+    print(f"{result.n_documents} document(s), {result.n_units} unit(s), coded with {args.codebook}:")
+    for line in summary_lines(result.code_counts(), result.timings):
         print(line)
     if result.pseudonym_map is not None:
         print(f"pseudonymised; the map of real names is PRIVATE: {result.pseudonym_map.resolve()}")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from pipeline.aggregate import STRENGTH_FORMULA
+from pipeline.tables import ChunkedTable
 
 #: What each table is, by its name in the run folder.
 TABLES: dict[str, str] = {
@@ -153,7 +154,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def data_dictionary_markdown(tables: Mapping[str, pd.DataFrame], files: Mapping[str, str] | None = None) -> str:
+def data_dictionary_markdown(tables: Mapping[str, pd.DataFrame | ChunkedTable],
+                             files: Mapping[str, str] | None = None) -> str:
     """A README.md for a run folder: the files, then one section per table with every column described.
 
     ``files`` optionally maps other file names of the run folder to one-line descriptions.
@@ -171,11 +173,12 @@ def data_dictionary_markdown(tables: Mapping[str, pd.DataFrame], files: Mapping[
         lines += ["## Files", ""]
         lines += [f"- `{name}`: {description}" for name, description in files.items()]
         lines.append("")
-    for name, frame in tables.items():
+    for name, table in tables.items():
+        frame = table if isinstance(table, pd.DataFrame) else next(table.chunks(rows=1))  # the column types
         lines += [f"## {name}", ""]
         if name in TABLES:
             lines += [TABLES[name], ""]
-        lines += [f"{len(frame)} rows.", "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"{len(table)} rows.", "", "| column | type | meaning |", "|---|---|---|"]
         for column in frame.columns:
             meaning = describe(name, str(column)) or "(not described)"
             lines.append(f"| `{column}` | {_type_name(frame[column])} | {_cell(meaning)} |")

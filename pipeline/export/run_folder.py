@@ -1,6 +1,8 @@
 """Write a run folder: the coded dataset, evidence, workbook, REFI-QDA project, report, manifest.
 
-Every file is written atomically (a temp file renamed into place), so an
+Outputs are written from tables on disk read a chunk at a time
+(:class:`RunTables`), so memory does not grow with the corpus.  Every file is
+written atomically (a temp file renamed into place), so an
 interrupted export leaves each output either complete or absent, never half
 written.  A folder that cannot be written (read-only, full disk, no
 permission) gives one :class:`OutputError` line naming the folder.
@@ -11,17 +13,24 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from pipeline import __version__
 from pipeline.atomic import write_text
-from pipeline.codebook import load_codebook
-from pipeline.tables import write_json, write_table
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.export.qdpx import ProjectDocument
+from pipeline.schema import UNCODED
+from pipeline.tables import CODING_COLUMNS, ChunkedTable, write_csv_chunks, write_json, write_table
 from pipeline.up_to_date import output_checksums
+
+if TYPE_CHECKING:
+    from pipeline.export.report import ReportFacts
 
 #: run_info keys that change from run to run and so stay out of the report (the manifest keeps them).
 VOLATILE_KEYS = ("timings_s", "run_key")
@@ -43,10 +52,10 @@ def check_output_folder(out: Path, what: str = "the run folder") -> None:
             probe.flush()
             os.fsync(probe.fileno())
     except OSError as exc:
-        raise OutputError(f"{out}: cannot write {what} ({_reason(exc)})") from None
+        raise OutputError(f"{out}: cannot write {what} ({output_error_reason(exc)})") from None
 
 
-def _reason(exc: OSError) -> str:
+def output_error_reason(exc: OSError) -> str:
     """'No space left on device: units.parquet', 'Read-only file system', ..."""
     reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
     name = Path(exc.filename).name if exc.filename else ""
@@ -57,8 +66,16 @@ def _reason(exc: OSError) -> str:
 
 def coded_units(units: pd.DataFrame, codings: pd.DataFrame) -> pd.DataFrame:
     """Every unit with its coding (``uncoded`` rows included), in unit order."""
-    coding_cols = ["unit_id", "codebook", "code", "score", "valence", "model", "evidence"]
+    coding_cols = ["unit_id", *CODING_COLUMNS]
     return units.merge(codings[coding_cols], on="unit_id", how="left", validate="one_to_one")
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """A run's per-unit data on disk: documents (with text) and the coded unit table, in document order."""
+
+    documents: ChunkedTable
+    units: ChunkedTable
 
 
 def package_versions() -> dict[str, str]:
@@ -74,46 +91,122 @@ def package_versions() -> dict[str, str]:
 
 def write_run_folder(out: Path, documents: pd.DataFrame, units: pd.DataFrame, codings: pd.DataFrame,
                      evidence: pd.DataFrame, codebook: str, run_info: dict[str, Any]) -> list[Path]:
-    """Write all outputs atomically; returns the paths written (manifest last).
+    """Write all outputs of tables held in memory (notebooks, benchmarks); see :func:`export_run_folder`."""
+    from pipeline.aggregate import evidence_units
+    from pipeline.export.report import ReportFacts
 
+    book = load_codebook(codebook)
+    facts = ReportFacts(book)
+    facts.add(units, codings, evidence_units(units, codings, book))
+    order = {doc_id: i for i, doc_id in enumerate(documents["doc_id"])}
+    table = coded_units(units, codings)
+    table = table.iloc[table["doc_id"].map(order).argsort(kind="stable")]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".wogcode-work-") as work:
+            tables = RunTables(_parquet(documents, Path(work) / "documents.parquet"),
+                               _parquet(table, Path(work) / "units.parquet"))
+            return export_run_folder(out, tables, evidence, facts, run_info)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the run folder ({output_error_reason(exc)})") from None
+
+
+def _parquet(frame: pd.DataFrame, path: Path) -> ChunkedTable:
+    frame.to_parquet(path, index=False)
+    return ChunkedTable(path)
+
+
+def export_run_folder(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: ReportFacts,
+                      run_info: dict[str, Any]) -> list[Path]:
+    """Write every output from tables on disk, reading them a chunk at a time; returns the paths (manifest last).
+
+    ``tables`` are moved into ``out`` as ``documents.parquet`` and ``units.parquet``.
     Raises :class:`OutputError` (one line naming ``out``) when the folder cannot be written.
     """
     try:
-        return _write_outputs(out, documents, units, codings, evidence, codebook, run_info)
+        return _write_outputs(out, tables, evidence, facts, run_info)
     except OSError as exc:
-        raise OutputError(f"{out}: cannot write the run folder ({_reason(exc)})") from None
+        raise OutputError(f"{out}: cannot write the run folder ({output_error_reason(exc)})") from None
 
 
-def _write_outputs(out: Path, documents: pd.DataFrame, units: pd.DataFrame, codings: pd.DataFrame,
-                   evidence: pd.DataFrame, codebook: str, run_info: dict[str, Any]) -> list[Path]:
+def _move(table: ChunkedTable, target: Path) -> ChunkedTable:
+    """Move a finished table into the run folder (atomic: the same file system)."""
+    os.replace(table.path, target)
+    return ChunkedTable(target)
+
+
+def documents_with_units(documents: ChunkedTable, units: ChunkedTable) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """Each document row with its units, reading both tables a chunk at a time (units in document order)."""
+    runs = _runs_by_document(units.chunks())
+    pending = next(runs, None)
+    no_units = pd.DataFrame(columns=units.columns)
+    for chunk in documents.chunks():
+        for doc in chunk.to_dict("records"):
+            if pending is not None and pending[0] == doc["doc_id"]:
+                yield doc, pending[1]
+                pending = next(runs, None)
+            else:
+                yield doc, no_units
+    if pending is not None:
+        raise ValueError(f"units: document '{pending[0]}' is not in the documents table, or out of order")
+
+
+def _runs_by_document(chunks: Iterable[pd.DataFrame]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(doc_id, its units) for consecutive runs of one doc_id, joined across chunk boundaries."""
+    carry: pd.DataFrame | None = None
+    for chunk in chunks:
+        if carry is not None:
+            chunk = pd.concat([carry, chunk], ignore_index=True)
+        if chunk.empty:
+            carry = None
+            continue
+        ids = chunk["doc_id"].to_numpy()
+        starts = [0] + [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]]
+        for begin, end in zip(starts, starts[1:]):
+            yield str(ids[begin]), chunk.iloc[begin:end]
+        carry = chunk.iloc[starts[-1]:]
+    if carry is not None and len(carry):
+        yield str(carry["doc_id"].iloc[0]), carry
+
+
+def project_items(documents: ChunkedTable, units: ChunkedTable, codebook: Codebook) -> Iterator[ProjectDocument]:
+    """The documents as the REFI-QDA writer takes them: each with its coded units."""
+    for doc, doc_units in documents_with_units(documents, units):
+        mine = doc_units[doc_units["codebook"] == codebook.id]
+        coded = [(row, [row]) for row in mine[mine["code"] != UNCODED].to_dict("records")]
+        models = sorted(set(doc_units["model"].dropna().astype(str)) - {""})
+        yield ProjectDocument(doc, coded, len(doc_units), models)
+
+
+def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: ReportFacts,
+                   run_info: dict[str, Any]) -> list[Path]:
     from pipeline.export.data_dictionary import data_dictionary_markdown
-    from pipeline.export.qdpx import write_qdpx
-    from pipeline.export.report import render_report, write_report
+    from pipeline.export.qdpx import write_qdpx_documents
+    from pipeline.export.report import render_report_facts, write_report
     from pipeline.export.workbook import write_workbook
 
-    book = load_codebook(codebook)
+    book = facts.codebook
     out.mkdir(parents=True, exist_ok=True)
-    table = coded_units(units, codings)
-    written = write_table(documents, out, "documents", csv=False)
-    written += write_table(table, out, "units")
+    documents = _move(tables.documents, out / "documents.parquet")
+    units = _move(tables.units, out / "units.parquet")
+    written = [documents.path, units.path, write_csv_chunks(units.chunks(), out / "units.csv")]
     written += write_table(evidence, out, "evidence")
     codebook_sheet = pd.DataFrame(
         [{"code": c.id, "name": c.name, "name_en": c.name_en, "definition": c.definition} for c in book.codes])
-    sheets = {"units": table, "evidence": evidence, "documents": documents.drop(columns=["text"]),
-              "codebook": codebook_sheet}
+    sheets = {"units": units, "evidence": evidence, "documents": documents.without("text"), "codebook": codebook_sheet}
     write_workbook(sheets, out / "coded.xlsx")
     written.append(out / "coded.xlsx")
-    write_text(out / "README.md", data_dictionary_markdown({"units": table, "evidence": evidence}))
+    write_text(out / "README.md", data_dictionary_markdown({"units": units, "evidence": evidence}))
     written.append(out / "README.md")
-    write_qdpx(documents, units, codings, book, out / "project.qdpx")
-    written.append(out / "project.qdpx")
+    written.append(write_qdpx_documents(project_items(documents, units, book), book, out / "project.qdpx"))
     report_info = {k: v for k, v in run_info.items() if k not in VOLATILE_KEYS}  # same inputs, same bytes
-    write_report(render_report(units, codings, evidence, book, report_info), out / "report.html")
+    write_report(render_report_facts(facts, evidence, report_info), out / "report.html")
     written.append(out / "report.html")
+    inputs = pd.concat(list(documents.chunks(columns=["doc_id", "path", "kind", "fmt"])), ignore_index=True)
+    n_coded = sum(int((c["code"] != UNCODED).sum()) for c in units.chunks(columns=["code"]))
     manifest = run_info | {
-        "inputs": documents[["doc_id", "path", "kind", "fmt"]].to_dict("records"),
-        "counts": {"documents": len(documents), "units": len(units),
-                   "coded": int((codings["code"] != "uncoded").sum())},
+        "inputs": inputs.to_dict("records"),
+        "counts": {"documents": len(documents), "units": len(units), "coded": n_coded},
         "versions": package_versions(),
         "outputs": sorted(p.name for p in written),
         "output_sha256": output_checksums(written),

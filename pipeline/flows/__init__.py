@@ -2,7 +2,12 @@
 
 import os
 
+from pipeline.paths import resume_cache_path
+
 # Offline by design: no telemetry, a local ephemeral API, quiet logs unless asked.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+# The resume cache holds corpus text: keep it in wogcode's own cache folder (owner-only, `wogcode cache --clear`)
+# instead of Prefect's shared storage.  Set before Prefect is imported, which reads its settings once.
+os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(resume_cache_path()))

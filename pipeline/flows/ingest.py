@@ -6,12 +6,13 @@ files are those of the main job (:func:`pipeline.flows.run.ingest_stage`).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from pipeline.flows.run import MAX_WORKERS, ingest_stage
+from pipeline.flows.run import MAX_WORKERS, BatchSpool, ingest_stage
 from pipeline.ingest.batch import IngestResult
 from pipeline.ingest.corpus import plan_corpus
 from pipeline.ingest.output import write_ingest
@@ -27,7 +28,13 @@ def ingest_flow(source: str, out: str | None = None, max_bytes: int = DEFAULT_MA
     is written; the map (reused when it exists) is written to that path.
     """
     repaired: list[str] = []
-    result = ingest_stage(plan_corpus(Path(source)), max_bytes, repaired)
+    with tempfile.TemporaryDirectory(prefix="wogcode-ingest-") as work:
+        spool = BatchSpool(Path(work))
+        report = ingest_stage(plan_corpus(Path(source)), max_bytes, repaired, spool)
+        result = IngestResult(report=report)
+        for doc, units in spool.documents():
+            result.documents.append(doc)
+            result.units += units
     if pseudonym_map:
         from pipeline.privacy import pseudonymise_ingest
 

@@ -15,6 +15,12 @@ it is read back; a damaged entry is recomputed.  A file that breaks the
 reader or segmenter in an unforeseen way is reported as failed, like any
 unreadable file; the run goes on.
 
+Memory does not grow with the corpus: at most ``WINDOW`` batches are in
+flight; ingested batches wait in a spool folder inside the run folder; coded
+batches are appended to the run's parquet tables and counted into the
+evidence table and the report as they arrive; every export then reads the
+tables back a chunk at a time.
+
 Business logic lives in plain functions; this module only orchestrates.
 """
 
@@ -23,41 +29,104 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pipeline.aggregate import EvidenceAccumulator, evidence_units
+from pipeline.export.report import ReportFacts
+from pipeline.codebook import Codebook
+from pipeline.export.run_folder import OutputError, RunTables, coded_units, export_run_folder, output_error_reason
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
-from pipeline.ingest.batch import IngestResult, collect, ingest_file
+from pipeline.ingest.batch import Collector, ingest_file
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
+from pipeline.privacy import (
+    Pseudonymiser,
+    assign_pseudonyms,
+    default_map_path,
+    people_in_corpus,
+    pseudonymise_codings,
+    pseudonymise_document,
+    pseudonymise_report,
+    pseudonymiser_for,
+    read_pseudonym_map,
+    write_pseudonym_map,
+)
+from pipeline.paths import private_folder, resume_cache_path
 from pipeline.progress import stage_progress
-from pipeline.schema import Coding, Document, IngestError, Unit
-from pipeline.tables import units_frame
+from pipeline.schema import Coding, Document, IngestError, IngestReport, Unit
+from pipeline.tables import (
+    CODING_COLUMNS,
+    ChunkedTable,
+    ParquetAppender,
+    coded_units_schema,
+    documents_frame,
+    documents_schema,
+)
+
+T = TypeVar("T")
+#: Prefix of the run's working folder inside the run folder (removed at the end, and at the start if stale).
+WORK_PREFIX = ".wogcode-work-"
 
 
 @dataclass
 class RunResult:
-    """What a run produced, for the terminal summary and for tests."""
+    """What a run produced, for the terminal summary and for tests.
+
+    The tables are read from the run folder when asked for: the run itself
+    never holds the whole corpus in memory.
+    """
 
     out: Path
-    documents: pd.DataFrame
-    units: pd.DataFrame
-    codings: pd.DataFrame
-    evidence: pd.DataFrame
     report_lines: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
     pseudonym_map: Path | None = None
+
+    @property
+    def n_documents(self) -> int:
+        return len(ChunkedTable(self.out / "documents.parquet"))
+
+    @property
+    def n_units(self) -> int:
+        return len(ChunkedTable(self.out / "units.parquet"))
+
+    def code_counts(self) -> dict[str, int]:
+        """Units per code (``uncoded`` included), read a chunk at a time."""
+        counts: Counter[str] = Counter()
+        for chunk in ChunkedTable(self.out / "units.parquet").chunks(columns=["code"]):
+            counts.update(chunk["code"])
+        return dict(counts)
+
+    @property
+    def documents(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out / "documents.parquet")
+
+    @property
+    def units(self) -> pd.DataFrame:
+        """Every unit with its coding (the run folder's ``units.parquet``)."""
+        return pd.read_parquet(self.out / "units.parquet")
+
+    @property
+    def codings(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out / "units.parquet", columns=["unit_id", *CODING_COLUMNS])
+
+    @property
+    def evidence(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out / "evidence.parquet")
 
 
 # --------------------------------------------------------------------------- sealed task results
@@ -180,7 +249,7 @@ def _ingest_one(path: Path, plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
     return {"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]}
 
 
-@task(cache_key_fn=_ingest_key, persist_result=True, result_serializer="json")
+@task(cache_key_fn=_ingest_key, persist_result=True, result_serializer="json", cache_result_in_memory=False)
 def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
     """A batch of files -> sealed list of per-file results (JSON-safe, cacheable)."""
     return seal([_ingest_one(Path(path), plan, max_bytes) for path in paths])
@@ -194,7 +263,7 @@ def _code_key(_context: Any, params: dict[str, Any]) -> str:
     return f"wogcode-code-{params['batch_key']}-{digest([params['model_id'], params['model_key']])[:32]}"
 
 
-@task(cache_key_fn=_code_key, persist_result=True, result_serializer="json")
+@task(cache_key_fn=_code_key, persist_result=True, result_serializer="json", cache_result_in_memory=False)
 def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, model: str,
               codebook: str) -> dict[str, Any]:
     """Code a batch of documents' units with the (process-cached) coder; sealed rows of Coding.
@@ -209,15 +278,6 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
     coder = load_coder(model, codebook)
     frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
     return seal(code_units(coder, frame).to_dict("records"))
-
-
-@task(cache_policy=NO_CACHE)
-def export_task(out: str, documents: pd.DataFrame, units: pd.DataFrame, codings: pd.DataFrame,
-                evidence: pd.DataFrame, codebook: str, run_info: dict[str, Any]) -> list[str]:
-    """Write every output of the run folder atomically."""
-    from pipeline.export.run_folder import write_run_folder
-
-    return [str(p) for p in write_run_folder(Path(out), documents, units, codings, evidence, codebook, run_info)]
 
 
 # --------------------------------------------------------------------------- stages
@@ -247,9 +307,10 @@ def batch_plan(plan: CorpusPlan, paths: list[Path]) -> CorpusPlan:
 
 
 def _outcome(path: Path, data: dict[str, Any]) -> tuple[Path, tuple[Document, list[Unit]] | IngestError]:
+    """One file's result as the collector takes it (the units stay in the spool: the report needs the document)."""
     if "error" in data:
         return path, IngestError(str(path), data["error"])
-    return path, (_document_from_row(data["document"]), [Unit(**u) for u in data["units"]])
+    return path, (_document_from_row(data["document"]), [])
 
 
 def _internal_error(entry: dict[str, Any]) -> bool:
@@ -263,16 +324,63 @@ def _retry_once(rerun: Callable[[], PrefectFuture], n_files: int, data: list[dic
     return fresh if fresh is not None else data
 
 
-def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str]) -> IngestResult:
-    """Read and segment every file (cached per batch); unreadable files are reported, not fatal."""
+#: Batches in flight at once: bounds the task results held in memory, whatever the corpus size.
+WINDOW = 8
+
+
+def in_order(started: Iterable[T], window: int = WINDOW) -> Iterator[T]:
+    """The items of ``started`` in order, drawing (starting) at most ``window`` ahead of the consumer."""
+    pending: deque[T] = deque()
+    for item in started:
+        pending.append(item)
+        if len(pending) > window:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+class BatchSpool:
+    """Ingested batches on disk, one JSON file each, read back a batch at a time (the run's working copy)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.n_batches, self.n_documents = Path(folder), 0, 0
+
+    def write(self, entries: list[dict[str, Any]]) -> None:
+        """Keep one batch of ingest results (``{"document": row, "units": rows}`` per document)."""
+        path = self.folder / f"batch-{self.n_batches:06d}.json"
+        path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+        self.n_batches += 1
+        self.n_documents += len(entries)
+
+    def batches(self) -> Iterator[list[tuple[Document, list[Unit]]]]:
+        for number in range(self.n_batches):
+            entries = json.loads((self.folder / f"batch-{number:06d}.json").read_text(encoding="utf-8"))
+            yield [(_document_from_row(e["document"]), [Unit(**u) for u in e["units"]]) for e in entries]
+
+    def documents(self) -> Iterator[tuple[Document, list[Unit]]]:
+        for batch in self.batches():
+            yield from batch
+
+
+def _cache_options(resume_cache: bool) -> dict[str, Any]:
+    """Task options: the default (results kept in the resume cache), or nothing kept at all."""
+    return {} if resume_cache else {"persist_result": False}
+
+
+def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str], spool: BatchSpool,
+                 resume_cache: bool = True) -> IngestReport:
+    """Read and segment every file (cached per batch) into ``spool``; unreadable files are reported, not fatal.
+
+    Without ``resume_cache`` nothing is read from or written to the resume cache.
+    """
     warm_up()
-    outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]] = []
+    collector = Collector(plan)
     groups = batches(list(plan.files), batch_size(len(plan.files), MAX_WORKERS))
+    submit = lambda group, **options: ingest_task.with_options(**options, **_cache_options(resume_cache)).submit(
+        [str(p) for p in group], batch_plan(plan, group), max_bytes)
     with stage_progress("ingest", len(plan.files)) as advance:
-        futures = [ingest_task.submit([str(p) for p in group], batch_plan(plan, group), max_bytes) for group in groups]
-        for group, future in zip(groups, futures):
-            rerun = lambda group=group: ingest_task.with_options(refresh_cache=True).submit(
-                [str(p) for p in group], batch_plan(plan, group), max_bytes)
+        for group, future in in_order((group, submit(group)) for group in groups):
+            rerun = lambda group=group: submit(group, refresh_cache=True)
             label = f"ingest cache of {group[0].name}" + (f" (+{len(group) - 1} files)" if len(group) > 1 else "")
             data = checked_result(future, intact_ingest(len(group)), rerun, repaired, label)
             if not isinstance(data, Exception) and any(_internal_error(entry) for entry in data):
@@ -280,35 +388,60 @@ def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str]) -> Inges
             if isinstance(data, Exception):
                 reason = f"{INTERNAL_ERROR}{type(data).__name__}: {' '.join(str(data).split())[:200]})"
                 data = [{"error": reason}] * len(group)
-            for path, entry in zip(group, data):
-                outcomes.append(_outcome(path, entry))
-                advance()
-    return collect(plan, outcomes)
+            kept = [entry for path, entry in zip(group, data) if collector.add(*_outcome(path, entry))]
+            if kept:
+                spool.write(kept)
+            advance(len(group))
+    return collector.report
 
 
-def code_stage(documents: list[Document], units: pd.DataFrame, coder: Any, model: str, codebook: str,
-               repaired: list[str]) -> pd.DataFrame:
-    """Code every document's units, a batch of documents per task (cached by the units' content and model)."""
-    rows: list[dict[str, Any]] = []
-    by_doc = {doc_id: part.to_dict("records") for doc_id, part in units.groupby("doc_id", sort=False)}
+@dataclass
+class CodedSinks:
+    """Where coded batches go: the two tables on disk, the evidence accumulator, the report's facts."""
+
+    documents: ParquetAppender
+    units: ParquetAppender
+    evidence: EvidenceAccumulator
+    facts: ReportFacts
+    aggregate_seconds: float = 0.0
+
+    def add(self, docs: list[Document], units: pd.DataFrame, codings: pd.DataFrame) -> None:
+        self.documents.append(documents_frame(docs))
+        self.units.append(coded_units(units, codings))
+        clock = time.perf_counter()
+        if len(codings):
+            frame = evidence_units(units, codings, self.evidence.codebook)
+            self.evidence.add(frame)
+            self.facts.add(units, codings, frame)
+        self.aggregate_seconds += time.perf_counter() - clock
+
+
+def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaired: list[str],
+               sinks: CodedSinks, pseudo: Pseudonymiser | None = None, resume_cache: bool = True) -> None:
+    """Code every spooled batch (cached by the units' content and model) into ``sinks``, in document order."""
     model_key = coding_fingerprint(coder)  # a retrained model or changed lexicon never reuses old codings
-    with stage_progress("code", len(documents)) as advance:
-        jobs = []
-        for group in batches(documents, batch_size(len(documents), MAX_WORKERS)):
-            records = [r for doc in group for r in by_doc.get(doc.doc_id, [])]
-            batch_key = f"{group[0].doc_id}-{len(group)}-{digest(records)[:16]}"
-            future = code_task.submit(batch_key, coder.model_id, model_key, _as_json(records), model, codebook)
-            jobs.append((group, batch_key, records, future))
-        for group, batch_key, records, future in jobs:
-            rerun = lambda k=batch_key, r=records: code_task.with_options(refresh_cache=True).submit(
-                k, coder.model_id, model_key, _as_json(r), model, codebook)
+    submit = lambda key, records, **options: code_task.with_options(**options, **_cache_options(resume_cache)).submit(
+        key, coder.model_id, model_key, _as_json(records), model, codebook)
+
+    def start(batch: list[tuple[Document, list[Unit]]]) -> tuple[list[Document], list[dict[str, Any]], str, Any]:
+        if pseudo is not None:
+            batch = [pseudonymise_document(doc, units, pseudo) for doc, units in batch]
+        records = [u.to_row() for _, units in batch for u in units]
+        key = f"{batch[0][0].doc_id}-{len(batch)}-{digest(records)[:16]}"
+        return [doc for doc, _ in batch], records, key, submit(key, records)
+
+    with stage_progress("code", spool.n_documents) as advance:
+        for docs, records, key, future in in_order(start(batch) for batch in spool.batches()):
+            rerun = lambda k=key, r=records: submit(k, r, refresh_cache=True)
             check = intact_codings([r["unit_id"] for r in records])
-            data = checked_result(future, check, rerun, repaired, f"coding cache of {group[0].path}")
+            data = checked_result(future, check, rerun, repaired, f"coding cache of {docs[0].path}")
             if isinstance(data, Exception):
                 raise data
-            rows += data
-            advance(len(group))
-    return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
+            codings = pd.DataFrame(data, columns=list(Coding.__dataclass_fields__))
+            if pseudo is not None:  # the nearest training examples come from another corpus
+                codings = pseudonymise_codings(codings, pseudo)
+            sinks.add(docs, pd.DataFrame(records, columns=list(Unit.__dataclass_fields__)), codings)
+            advance(len(docs))
 
 
 # --------------------------------------------------------------------------- the flow
@@ -322,62 +455,89 @@ MAX_WORKERS = min(8, os.cpu_count() or 1)
 @flow(name="wogcode-run", task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))
 def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
              max_bytes: int = DEFAULT_MAX_BYTES, pseudonymise: bool = False,
-             pseudonym_map: str | None = None, run_key: str | None = None) -> RunResult:
+             pseudonym_map: str | None = None, run_key: str | None = None, resume_cache: bool = True) -> RunResult:
     """Ingest a corpus, code it with ``model`` against ``codebook``, aggregate, export to ``out``.
 
     With ``pseudonymise`` (implied by ``pseudonym_map``) people and identifiers
     are replaced right after ingest, so every output is pseudonymised; the map
     goes to ``pseudonym_map`` (default ``OUT/private/pseudonyms.csv``), which is
-    reused when it exists and is never listed among the outputs.
+    reused when it exists and is never listed among the outputs.  Finished
+    batches are kept in the resume cache (owner-only; it holds corpus text)
+    unless ``resume_cache`` is False, in which case a killed run starts over.
     """
-    from pipeline.aggregate import evidence_table
     from pipeline.classify.registry import load_coder
     from pipeline.codebook import load_codebook
-    from pipeline.privacy import default_map_path, pseudonymise_codings, pseudonymise_ingest
-    from pipeline.tables import documents_frame
 
-    timings: dict[str, float] = {}
-    repaired: list[str] = []
     book = load_codebook(codebook)
     coder = load_coder(model, codebook)  # a broken model folder fails before any work is done
+    out_path = Path(out)
+    out_path.mkdir(parents=True, exist_ok=True)
+    for stale in out_path.glob(f"{WORK_PREFIX}*"):  # left by a run that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    if resume_cache and Path(PREFECT_LOCAL_STORAGE_PATH.value()) == resume_cache_path():
+        private_folder(resume_cache_path())
+    try:
+        return _run(corpus, book, coder, model, out_path, max_bytes, pseudonymise, pseudonym_map, run_key,
+                    resume_cache)
+    except OSError as exc:  # the spool, the tables or an output could not be written
+        raise OutputError(f"{out_path}: cannot write the run folder ({output_error_reason(exc)})") from None
 
-    clock = time.perf_counter()
-    ingested = ingest_stage(plan_corpus(Path(corpus)), max_bytes, repaired)
-    pseudo, map_path = None, None
-    if pseudonymise or pseudonym_map:
-        map_path = Path(pseudonym_map) if pseudonym_map else default_map_path(Path(out))
-        ingested, pseudo = pseudonymise_ingest(ingested, map_path, readme=not pseudonym_map)
-    timings["ingest"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    units = units_frame(ingested.units)
-    codings = code_stage(ingested.documents, units, coder, model, codebook, repaired)
-    if pseudo is not None:  # the nearest training examples come from another corpus
-        codings = pseudonymise_codings(codings, pseudo)
-    timings["code"] = time.perf_counter() - clock
+def _run(corpus: str, book: Codebook, coder: Any, model: str, out_path: Path, max_bytes: int, pseudonymise: bool,
+         pseudonym_map: str | None, run_key: str | None, resume_cache: bool) -> RunResult:
+    """The body of :func:`run_flow`, in the run's working folder."""
+    codebook = book.id
+    timings: dict[str, float] = {}
+    repaired: list[str] = []
+    with tempfile.TemporaryDirectory(dir=out_path, prefix=WORK_PREFIX) as work_dir:
+        work = Path(work_dir)
+        clock = time.perf_counter()
+        spool = BatchSpool(work)
+        report = ingest_stage(plan_corpus(Path(corpus)), max_bytes, repaired, spool, resume_cache)
+        pseudo, map_path = None, None
+        if pseudonymise or pseudonym_map:
+            map_path = Path(pseudonym_map) if pseudonym_map else default_map_path(out_path)
+            pseudo = pseudonymise_spool(spool, map_path, readme=not pseudonym_map)
+            report = pseudonymise_report(report, pseudo)
+        timings["ingest"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    evidence = evidence_table(units, codings, book)
-    timings["aggregate"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        sinks = CodedSinks(ParquetAppender(work / "documents.parquet", documents_schema()),
+                           ParquetAppender(work / "units.parquet", coded_units_schema()),
+                           EvidenceAccumulator(book), ReportFacts(book))
+        code_stage(spool, coder, model, codebook, repaired, sinks, pseudo, resume_cache)
+        sinks.documents.close()
+        sinks.units.close()
+        timings["code"] = time.perf_counter() - clock - sinks.aggregate_seconds
 
-    clock = time.perf_counter()
-    documents = documents_frame(ingested.documents)
-    run_info = {
-        "corpus": pseudo(str(Path(corpus))) if pseudo is not None else str(Path(corpus)),
-        "codebook": {"id": book.id, "version": book.version, "hash": book.content_hash},
-        "model": coder.model_id,
-        "pseudonymised": pseudo is not None,
-        "ingest": ingested.report.to_dict(),
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
-    }
-    if run_key:  # lets the next `wogcode run` with the same inputs see that nothing changed
-        run_info["run_key"] = run_key
-    written = export_task(out, documents, units, codings, evidence, codebook, run_info)
-    timings["export"] = time.perf_counter() - clock
-    report_lines = ingested.report.summary_lines()
+        clock = time.perf_counter()
+        evidence = sinks.evidence.table()
+        timings["aggregate"] = time.perf_counter() - clock + sinks.aggregate_seconds
+
+        clock = time.perf_counter()
+        run_info = {
+            "corpus": pseudo(str(Path(corpus))) if pseudo is not None else str(Path(corpus)),
+            "codebook": {"id": book.id, "version": book.version, "hash": book.content_hash},
+            "model": coder.model_id,
+            "pseudonymised": pseudo is not None,
+            "ingest": report.to_dict(),
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        }
+        if run_key:  # lets the next `wogcode run` with the same inputs see that nothing changed
+            run_info["run_key"] = run_key
+        tables = RunTables(ChunkedTable(sinks.documents.path), ChunkedTable(sinks.units.path))
+        written = export_run_folder(out_path, tables, evidence, sinks.facts, run_info)
+        timings["export"] = time.perf_counter() - clock
+    report_lines = report.summary_lines()
     report_lines += [f"  repaired {label}: damaged cache entry recomputed" for label in repaired]
-    return RunResult(Path(out), documents, units, codings, evidence, report_lines,
-                     timings, [Path(p) for p in written], map_path)
+    return RunResult(out_path, report_lines, timings, written, map_path)
+
+
+def pseudonymise_spool(spool: BatchSpool, map_path: Path, readme: bool) -> Pseudonymiser:
+    """Find everyone in the spooled corpus, assign pseudonyms (keeping the map's), write the map."""
+    people = assign_pseudonyms(people_in_corpus(spool.documents), read_pseudonym_map(map_path))
+    write_pseudonym_map(people, map_path, readme=readme)
+    return pseudonymiser_for(people)
 
 
 def with_task_runner(flow_fn: Any, dask_address: str | None = None, dask_local: int = 0) -> Any:

@@ -42,27 +42,39 @@ def units_from_text(text: str, name: str = "snippet.txt",
     return doc, segment(doc, found.blocks)
 
 
+class Collector:
+    """Per-file outcomes (in plan order) into the report, one at a time; duplicates are skipped."""
+
+    def __init__(self, plan: CorpusPlan) -> None:
+        self.plan = plan
+        self.report = IngestReport(skipped=list(plan.skipped), warnings=list(plan.warnings))
+        self._seen: dict[str, str] = {}
+
+    def add(self, path: Path, outcome: tuple[Document, list[Unit]] | IngestError) -> bool:
+        """Record one file's outcome; True when its document is kept (read, not a duplicate)."""
+        rel = path.relative_to(self.plan.root).as_posix()
+        if isinstance(outcome, IngestError):
+            self.report.failed.append((rel, outcome.reason))
+            return False
+        doc, _ = outcome
+        if doc.doc_id in self._seen:
+            self.report.skipped.append((rel, f"duplicate of {self._seen[doc.doc_id]} (same content)"))
+            return False
+        self._seen[doc.doc_id] = rel
+        self.report.read.append(rel)
+        self.report.warnings += [(rel, w) for w in doc.warnings]
+        return True
+
+
 def collect(plan: CorpusPlan, outcomes: list[tuple[Path, tuple[Document, list[Unit]] | IngestError]]) -> IngestResult:
     """Assemble per-file outcomes (in plan order) into one result; duplicates are skipped."""
-    result = IngestResult()
-    report = result.report
-    report.skipped += plan.skipped
-    report.warnings += plan.warnings
-    seen: dict[str, str] = {}
+    collector = Collector(plan)
+    result = IngestResult(report=collector.report)
     for path, outcome in outcomes:
-        rel = path.relative_to(plan.root).as_posix()
-        if isinstance(outcome, IngestError):
-            report.failed.append((rel, outcome.reason))
-            continue
-        doc, units = outcome
-        if doc.doc_id in seen:
-            report.skipped.append((rel, f"duplicate of {seen[doc.doc_id]} (same content)"))
-            continue
-        seen[doc.doc_id] = rel
-        report.read.append(rel)
-        report.warnings += [(rel, w) for w in doc.warnings]
-        result.documents.append(doc)
-        result.units += units
+        if collector.add(path, outcome):
+            doc, units = outcome
+            result.documents.append(doc)
+            result.units += units
     return result
 
 
