@@ -1,15 +1,17 @@
-"""Peak memory (RSS) of ingest on a big transcript and on a folder of many small files.
+"""Peak memory (RSS) of the main job on a big transcript and on a folder of many small files.
 
-    .venv/bin/python benchmarks/memory_check.py [--mb 50] [--files 10000] [--keep DIR]
+    .venv/bin/python benchmarks/memory_check.py [--mb 50] [--files 10000] [--stage run|ingest] [--keep DIR]
 
 Generates, in a temp folder, (1) one interview transcript of ``--mb`` MB with
 ordinary speaker turns and (2) ``--files`` small interview files (each
-unique), then ingests each case in a fresh Python process
-(:func:`pipeline.ingest.batch.ingest`: read, structure, segment) and prints
-the resident memory after imports, the peak during ingest, and what is left
-when it returns (the documents and units themselves).  Each case also runs at
-a tenth of its size, so the growth per MB or per file can be read off; the
-working memory of one file must not depend on how many files came before.
+unique), then runs each case in a fresh Python process and prints the
+resident memory after imports, the peak during the work, and what is left
+when it returns.  ``--stage run`` (the default) is the whole main job with the
+lexicon model (:func:`pipeline.flows.run.run_flow`: ingest, code, aggregate,
+export into a temp run folder; Prefect's own server process is not counted);
+``--stage ingest`` is :func:`pipeline.ingest.batch.ingest` alone, which keeps
+every document and unit in memory.  Each case also runs at a tenth of its
+size, so the growth per MB or per file can be read off.
 
 Linux only (peak RSS is read from /proc/self/status after resetting it via
 /proc/self/clear_refs).
@@ -82,9 +84,36 @@ def write_small_files(folder: Path, count: int) -> int:
     return total
 
 
-def measure(folder: Path) -> dict:
-    """Ingest ``folder`` in a fresh process and return its memory report."""
-    done = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(REPO)], capture_output=True, text=True,
+#: Runs in the child process: the whole main job on one folder, report memory as JSON.
+CHILD_RUN = r"""
+import json, re, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+from pipeline.flows.run import run_flow
+from pipeline.ingest.batch import units_from_text
+
+def status_mb(key):
+    return int(re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+units_from_text("P: Halo, apa kabar?\nI: Baik, koordinasi jalan.\n")  # load spaCy and the lexicons
+baseline = status_mb("VmRSS")
+Path("/proc/self/clear_refs").write_text("5")
+with tempfile.TemporaryDirectory() as tmp, temporary_settings({PREFECT_LOCAL_STORAGE_PATH: tmp + "/cache"}):
+    start = time.perf_counter()
+    result = run_flow(sys.argv[1], "perry6", tmp + "/run", "lexicon")
+    seconds = time.perf_counter() - start
+    failed = [line for line in result.report_lines if "failed" in line][1:4]
+    print(json.dumps({"documents": result.n_documents, "units": result.n_units, "seconds": seconds,
+                      "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "after_mb": status_mb("VmRSS"),
+                      "failed": failed}))
+"""
+
+
+def measure(folder: Path, stage: str = "run") -> dict:
+    """Run ``stage`` on ``folder`` in a fresh process and return its memory report."""
+    child = CHILD_RUN if stage == "run" else CHILD
+    done = subprocess.run([sys.executable, "-c", child, str(folder), str(REPO)], capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -101,6 +130,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50.0, help="size of the big transcript (MB)")
     parser.add_argument("--files", type=int, default=10_000, help="number of small files")
+    parser.add_argument("--stage", choices=["run", "ingest"], default="run",
+                        help="the whole main job (default) or ingest alone")
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     args = parser.parse_args()
     if not Path("/proc/self/clear_refs").exists():
@@ -116,7 +147,7 @@ def main() -> int:
         ]
         for label, make, name in cases:
             size = make(root / name)
-            report = measure(root / name)
+            report = measure(root / name, args.stage)
             print(line(label, size, report), flush=True)
             if report["failed"]:
                 print(f"  failed: {report['failed']}")

@@ -427,3 +427,23 @@ def test_a_repeated_run_on_an_unchanged_corpus_is_up_to_date(corpus, tmp_path, c
         assert cli(*args) == 0
         assert "up to date" not in capsys.readouterr().out  # a changed corpus file runs again
     assert (out / "units.parquet").read_bytes() != first
+
+
+def test_a_long_transcript_is_coded_in_pieces_that_keep_document_order():
+    """Coding jobs hold at most a fixed number of units, so one huge transcript cannot exhaust memory."""
+    from pipeline.flows.run import coding_jobs
+    from pipeline.ingest.batch import units_from_text
+
+    long_doc = units_from_text("I: Koordinasi jalan. Data belum sinkron. Rapat rutin.\n" * 4, "a.txt")
+    empty_doc = (units_from_text("x", "b.txt")[0], [])
+    short_doc = units_from_text("I: Antrean panjang.\n", "c.txt")
+    jobs = list(coding_jobs([long_doc, empty_doc, short_doc], limit=5))
+    assert all(len(records) <= 5 for _, records in jobs)
+    units = [r["unit_id"] for _, records in jobs for r in records]
+    assert units == [u.unit_id for u in long_doc[1] + short_doc[1]]
+    docs = [d.path for docs, _ in jobs for d in docs]
+    assert docs == ["a.txt", "b.txt", "c.txt"]  # each document once, in order, with its first unit's job
+    firsts = {units[0].doc_id: units[0].unit_id for _, units in (long_doc, short_doc)}
+    for docs_of_job, records in jobs:
+        ids = {r["unit_id"] for r in records}
+        assert all(d.doc_id not in firsts or firsts[d.doc_id] in ids for d in docs_of_job)

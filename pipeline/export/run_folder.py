@@ -135,47 +135,62 @@ def _move(table: ChunkedTable, target: Path) -> ChunkedTable:
     return ChunkedTable(target)
 
 
-def documents_with_units(documents: ChunkedTable, units: ChunkedTable) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
-    """Each document row with its units, reading both tables a chunk at a time (units in document order)."""
-    runs = _runs_by_document(units.chunks())
-    pending = next(runs, None)
-    no_units = pd.DataFrame(columns=units.columns)
-    for chunk in documents.chunks():
-        for doc in chunk.to_dict("records"):
-            if pending is not None and pending[0] == doc["doc_id"]:
-                yield doc, pending[1]
-                pending = next(runs, None)
-            else:
-                yield doc, no_units
+@dataclass
+class _DocumentUnits:
+    """What the REFI-QDA project needs of one document's units."""
+
+    doc_id: str
+    n_units: int
+    coded: list[dict[str, Any]]
+    models: set[str]
+
+
+def _document_units(units: ChunkedTable, codebook: Codebook) -> Iterator[_DocumentUnits]:
+    """Per document, in table order: its number of units, its coded units, its models (chunk by chunk)."""
+    pending: _DocumentUnits | None = None
+    for chunk in units.chunks():
+        models = set(chunk["model"].dropna().astype(str)) - {""}
+        coded: dict[str, list[dict[str, Any]]] = {}
+        mine = chunk[(chunk["codebook"] == codebook.id) & (chunk["code"] != UNCODED)]
+        for row in mine.to_dict("records"):
+            coded.setdefault(row["doc_id"], []).append(row)
+        for doc_id, n_units in _runs(chunk["doc_id"].tolist()):
+            rows = coded.get(doc_id, [])
+            if pending is not None and pending.doc_id == doc_id:  # a document split across chunks
+                pending.n_units += n_units
+                pending.coded += rows
+                pending.models |= models
+                continue
+            if pending is not None:
+                yield pending
+            pending = _DocumentUnits(doc_id, n_units, rows, set(models))
     if pending is not None:
-        raise ValueError(f"units: document '{pending[0]}' is not in the documents table, or out of order")
+        yield pending
 
 
-def _runs_by_document(chunks: Iterable[pd.DataFrame]) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(doc_id, its units) for consecutive runs of one doc_id, joined across chunk boundaries."""
-    carry: pd.DataFrame | None = None
-    for chunk in chunks:
-        if carry is not None:
-            chunk = pd.concat([carry, chunk], ignore_index=True)
-        if chunk.empty:
-            carry = None
-            continue
-        ids = chunk["doc_id"].to_numpy()
-        starts = [0] + [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]]
-        for begin, end in zip(starts, starts[1:]):
-            yield str(ids[begin]), chunk.iloc[begin:end]
-        carry = chunk.iloc[starts[-1]:]
-    if carry is not None and len(carry):
-        yield str(carry["doc_id"].iloc[0]), carry
+def _runs(ids: list[str]) -> Iterator[tuple[str, int]]:
+    """(value, count) of each run of equal consecutive values."""
+    start = 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or ids[i] != ids[start]:
+            yield ids[start], i - start
+            start = i
 
 
 def project_items(documents: ChunkedTable, units: ChunkedTable, codebook: Codebook) -> Iterator[ProjectDocument]:
-    """The documents as the REFI-QDA writer takes them: each with its coded units."""
-    for doc, doc_units in documents_with_units(documents, units):
-        mine = doc_units[doc_units["codebook"] == codebook.id]
-        coded = [(row, [row]) for row in mine[mine["code"] != UNCODED].to_dict("records")]
-        models = sorted(set(doc_units["model"].dropna().astype(str)) - {""})
-        yield ProjectDocument(doc, coded, len(doc_units), models)
+    """The documents as the REFI-QDA writer takes them, each with its coded units (units in document order)."""
+    per_document = _document_units(units, codebook)
+    pending = next(per_document, None)
+    for chunk in documents.chunks():
+        for doc in chunk.to_dict("records"):
+            if pending is not None and pending.doc_id == doc["doc_id"]:
+                yield ProjectDocument(doc, [(row, [row]) for row in pending.coded], pending.n_units,
+                                      sorted(pending.models))
+                pending = next(per_document, None)
+            else:
+                yield ProjectDocument(doc, [], 0, [])
+    if pending is not None:
+        raise ValueError(f"units: document '{pending.doc_id}' is not in the documents table, or out of order")
 
 
 def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: ReportFacts,

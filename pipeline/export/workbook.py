@@ -107,18 +107,39 @@ def column_letter(index: int) -> str:
 
 
 def _cell(ref: str, value: Any, style: int) -> str:
-    """One ``<c>`` element; strings are inline (so ``=...`` is text, never a formula)."""
+    """One ``<c>`` element; strings are inline (so ``=...`` is text, never a formula).
+
+    ``ref`` may be empty: a cell without ``r`` follows the one before it, so
+    a missing value is then written as an empty styled cell.
+    """
+    at = f' r="{ref}"' if ref else ""
     if value is None:
-        return ""
+        return f'<c{at} s="{style}"/>' if not ref else ""
     if isinstance(value, bool):
-        return f'<c r="{ref}" s="{style}" t="b"><v>{int(value)}</v></c>'
+        return f'<c{at} s="{style}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, (int, float)):
         if isinstance(value, float) and math.isinf(value):
             value = str(value)
         else:
-            return f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>'
+            return f'<c{at} s="{style}"><v>{value!r}</v></c>'
     text = escape(str(value))
-    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    return f'<c{at} s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _column_cells(series: pd.Series, style: int) -> list[str]:
+    """The cells of one column, in order and without ``r`` (much faster than cell by cell for text and integers)."""
+    if pd.api.types.is_string_dtype(series) and series.map(type, na_action="ignore").isin([str]).all():
+        text = series.str.replace(_ILLEGAL_CHARACTERS, "", regex=True)
+        too_long = text.str.len() > MAX_CELL_CHARS
+        if too_long.any():
+            text = text.where(~too_long, text[too_long].map(excel_value))
+        text = text.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False)
+        text = text.str.replace(">", "&gt;", regex=False)
+        cells = f'<c s="{style}" t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
+        return cells.fillna(f'<c s="{style}"/>').tolist()
+    if pd.api.types.is_integer_dtype(series) and not series.hasnans:
+        return (f'<c s="{style}"><v>' + series.astype("int64").astype(str) + "</v></c>").tolist()
+    return [_cell("", excel_value(v), style) for v in series.tolist()]
 
 
 def _chunks(sheet: Sheet) -> Iterator[pd.DataFrame]:
@@ -153,10 +174,11 @@ def sheet_parts(sheet: Sheet) -> Iterator[str]:
     yield '<sheetData><row r="1">' + "".join(_cell(f"{c}1", h, HEADER) for c, h in zip(letters, headers)) + "</row>"
     number = 1
     for chunk in chain([first], chunks):
-        for row in zip(*_excel_columns(chunk)):
-            number += 1
-            cells = "".join(_cell(f"{c}{number}", v, s) for c, v, s in zip(letters, row, styles))
-            yield f'<row r="{number}">{cells}</row>'
+        columns = [_column_cells(chunk[column], style) for column, style in zip(chunk.columns, styles)]
+        rows = [f'<row r="{n}">{"".join(cells)}</row>' for n, cells in enumerate(zip(*columns), start=number + 1)]
+        number += len(rows)
+        for start in range(0, len(rows), 1_000):  # fewer, larger writes to the zip
+            yield "".join(rows[start:start + 1_000])
     yield "</sheetData>"
     if headers:
         yield f'<autoFilter ref="A1:{letters[-1]}{number}"/>'

@@ -416,6 +416,33 @@ class CodedSinks:
         self.aggregate_seconds += time.perf_counter() - clock
 
 
+#: Most units one coding task gets: a huge transcript is coded in pieces, so memory stays bounded.
+MAX_TASK_UNITS = 5_000
+
+
+def coding_jobs(batch: list[tuple[Document, list[Unit]]],
+                limit: int = MAX_TASK_UNITS) -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
+    """A batch of documents as coding jobs of at most ``limit`` units, in order.
+
+    A document travels with the job that holds its first unit (one without
+    units with the job at hand), so documents and units keep the same order.
+    """
+    docs: list[Document] = []
+    records: list[dict[str, Any]] = []
+    for doc, units in batch:
+        if not units:
+            docs.append(doc)
+        for number, unit in enumerate(units):
+            if len(records) == limit:
+                yield docs, records
+                docs, records = [], []
+            if number == 0:
+                docs.append(doc)
+            records.append(unit.to_row())
+    if docs or records:
+        yield docs, records
+
+
 def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaired: list[str],
                sinks: CodedSinks, pseudo: Pseudonymiser | None = None, resume_cache: bool = True) -> None:
     """Code every spooled batch (cached by the units' content and model) into ``sinks``, in document order."""
@@ -423,18 +450,24 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
     submit = lambda key, records, **options: code_task.with_options(**options, **_cache_options(resume_cache)).submit(
         key, coder.model_id, model_key, _as_json(records), model, codebook)
 
-    def start(batch: list[tuple[Document, list[Unit]]]) -> tuple[list[Document], list[dict[str, Any]], str, Any]:
-        if pseudo is not None:
-            batch = [pseudonymise_document(doc, units, pseudo) for doc, units in batch]
-        records = [u.to_row() for _, units in batch for u in units]
-        key = f"{batch[0][0].doc_id}-{len(batch)}-{digest(records)[:16]}"
-        return [doc for doc, _ in batch], records, key, submit(key, records)
+    def start(job: tuple[list[Document], list[dict[str, Any]]]) -> tuple[list[Document], list[dict[str, Any]], str, Any]:
+        docs, records = job
+        first = docs[0].doc_id if docs else records[0]["doc_id"]
+        key = f"{first}-{len(docs)}-{digest(records)[:16]}"
+        return docs, records, key, submit(key, records)
+
+    def jobs() -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
+        for batch in spool.batches():
+            if pseudo is not None:
+                batch = [pseudonymise_document(doc, units, pseudo) for doc, units in batch]
+            yield from coding_jobs(batch)
 
     with stage_progress("code", spool.n_documents) as advance:
-        for docs, records, key, future in in_order(start(batch) for batch in spool.batches()):
+        for docs, records, key, future in in_order(start(job) for job in jobs()):
             rerun = lambda k=key, r=records: submit(k, r, refresh_cache=True)
             check = intact_codings([r["unit_id"] for r in records])
-            data = checked_result(future, check, rerun, repaired, f"coding cache of {docs[0].path}")
+            label = f"coding cache of {docs[0].path if docs else records[0]['path']}"
+            data = checked_result(future, check, rerun, repaired, label)
             if isinstance(data, Exception):
                 raise data
             codings = pd.DataFrame(data, columns=list(Coding.__dataclass_fields__))
