@@ -397,6 +397,7 @@ def _scopes(unit: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
 
     ``study`` and ``city`` rows pool every evidence unit; ``agency`` and
     ``informant`` rows only the informants' own words; an empty key is skipped.
+    :func:`_scope_counts` applies the same rules to whole columns.
     """
     if unit.study:
         yield "study", (unit.study, "", unit.study)
@@ -407,6 +408,24 @@ def _scopes(unit: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
             yield "agency", (unit.study, unit.city, unit.agency)
         if unit.informant:
             yield "informant", (unit.study, unit.city, unit.informant)
+
+
+def _scope_counts(frame: pd.DataFrame) -> dict[tuple[str, tuple[str, str, str]], int]:
+    """Evidence units per scope of :func:`_scopes`, counted a column at a time."""
+    empty = pd.Series("", index=frame.index)
+    voices = frame["speaker_role"] == "informant"
+    keyed = {
+        "study": (frame["study"], empty, frame["study"], frame["study"] != ""),
+        "city": (empty, frame["city"], frame["city"], frame["city"] != ""),
+        "agency": (frame["study"], frame["city"], frame["agency"], voices & (frame["agency"] != "")),
+        "informant": (frame["study"], frame["city"], frame["informant"], voices & (frame["informant"] != "")),
+    }
+    counts: dict[tuple[str, tuple[str, str, str]], int] = {}
+    for level, (study, city, key, keep) in keyed.items():
+        scoped = pd.DataFrame({"study": study[keep], "city": city[keep], "key": key[keep]})
+        for (s, c, k), n in scoped.value_counts(sort=False).items():
+            counts[(level, (s, c, k))] = int(n)
+    return counts
 
 
 class EvidenceAccumulator:
@@ -424,15 +443,15 @@ class EvidenceAccumulator:
 
     def add(self, frame: pd.DataFrame) -> None:
         """Count a chunk of evidence units (rows of :func:`evidence_units`)."""
-        for unit in frame.itertuples(index=False):
+        for scope, n in _scope_counts(frame).items():
+            self.codable[scope] = self.codable.get(scope, 0) + n
+        for unit in frame[frame["code"] != UNCODED].itertuples(index=False):
             for scope in _scopes(unit):
-                self.codable[scope] = self.codable.get(scope, 0) + 1
-                if unit.code != UNCODED:
-                    codes = self.tallies.setdefault(scope, {})
-                    tally = codes.get(unit.code)
-                    if tally is None:
-                        tally = codes[unit.code] = _CodeTally()
-                    tally.add(unit)
+                codes = self.tallies.setdefault(scope, {})
+                tally = codes.get(unit.code)
+                if tally is None:
+                    tally = codes[unit.code] = _CodeTally()
+                tally.add(unit)
 
     def table(self) -> pd.DataFrame:
         """One row per (level, key, code), ordered as :func:`evidence_table` documents."""

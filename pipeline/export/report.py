@@ -185,7 +185,7 @@ class ReportFacts:
     n_codable: int = 0  # codable units coded with this codebook
     n_coded: int = 0
     evidence_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (code, valence) of evidence units
-    people: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # city -> informant -> [position, agency, n]
+    people: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)  # city -> informant -> (position, agency)
     theses: dict[str, set[str]] = field(default_factory=dict)  # city -> paths of researcher narrative
 
     def add(self, units: pd.DataFrame, codings: pd.DataFrame, evidence_frame: pd.DataFrame) -> None:
@@ -200,10 +200,11 @@ class ReportFacts:
         self.n_coded += int((mine["code"] != UNCODED).sum())
         self.evidence_counts.update(zip(evidence_frame["code"], evidence_frame["valence"]))
         voices = units[(units["speaker_role"] == "informant") & (units["informant"] != "")]
+        voices = voices.drop_duplicates(["city", "informant"])  # the first position and agency given
         for city, informant, position, agency in zip(voices["city"], voices["informant"], voices["position"],
                                                      voices["agency"]):
-            self.people.setdefault(city, {}).setdefault(informant, [position, agency, 0])[2] += 1
-        narrative = units[units["speaker_role"] == "researcher"]
+            self.people.setdefault(city, {}).setdefault(informant, (position, agency))
+        narrative = units.loc[units["speaker_role"] == "researcher", ["city", "path"]].drop_duplicates()
         for city, path in zip(narrative["city"], narrative["path"]):
             self.theses.setdefault(city, set()).add(path)
 
@@ -299,7 +300,7 @@ def _strength_cell(strength: float) -> str:
 def _sources_line(facts: ReportFacts, city: str) -> str:
     """Who speaks in this city: informants with position and agency, and the theses."""
     parts = []
-    for informant, (position, agency, _) in sorted(facts.people.get(city, {}).items()):
+    for informant, (position, agency) in sorted(facts.people.get(city, {}).items()):
         detail = ", ".join(x for x in (position, agency) if x)
         parts.append(f"<b>{_e(informant)}</b>" + (f" ({_e(detail)})" if detail else ""))
     theses = sorted(facts.theses.get(city, ()))
