@@ -1,6 +1,6 @@
 """Peak memory (RSS) of the main job on a big transcript and on a folder of many small files.
 
-    .venv/bin/python benchmarks/memory_check.py [--mb 50] [--files 10000] [--stage run|ingest] [--keep DIR]
+    .venv/bin/python benchmarks/memory_check.py [--mb 50] [--files 10000] [--informants K] [--stage run|ingest]
 
 Generates, in a temp folder, (1) one interview transcript of ``--mb`` MB with
 ordinary speaker turns and (2) ``--files`` small interview files (each
@@ -72,12 +72,13 @@ def write_big_transcript(folder: Path, megabytes: float) -> int:
     return target.stat().st_size
 
 
-def write_small_files(folder: Path, count: int) -> int:
-    """``count`` distinct small interviews; returns their total size in bytes."""
+def write_small_files(folder: Path, count: int, informants: int = 0) -> int:
+    """``count`` distinct small interviews (of ``informants`` people, 0: one each); returns their total size."""
     folder.mkdir(parents=True, exist_ok=True)
     total = 0
     for i in range(count):
-        text = f"Informan: Ibu N{i}\nInstansi: DPMPTSP\n\n" + TURNS[0].replace("Pak?", f"Pak? ({i})") + TURNS[1]
+        person = i % informants if informants else i
+        text = f"Informan: Ibu N{person}\nInstansi: DPMPTSP\n\n" + TURNS[0].replace("Pak?", f"Pak? ({i})") + TURNS[1]
         path = folder / f"wawancara_{i:05d}.txt"
         path.write_text(text, encoding="utf-8")
         total += path.stat().st_size
@@ -128,8 +129,10 @@ def line(label: str, size: int, report: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=50.0, help="size of the big transcript (MB)")
-    parser.add_argument("--files", type=int, default=10_000, help="number of small files")
+    parser.add_argument("--mb", type=float, default=50.0, help="size of the big transcript (MB; 0: skip)")
+    parser.add_argument("--files", type=int, default=10_000, help="number of small files (0: skip)")
+    parser.add_argument("--informants", type=int, default=0,
+                        help="small files come from this many informants (default: each file its own)")
     parser.add_argument("--stage", choices=["run", "ingest"], default="run",
                         help="the whole main job (default) or ingest alone")
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
@@ -142,10 +145,13 @@ def main() -> int:
         cases = [
             (f"transcript {args.mb / 10:g} MB", lambda f: write_big_transcript(f, args.mb / 10), "big_small"),
             (f"transcript {args.mb:g} MB", lambda f: write_big_transcript(f, args.mb), "big"),
-            (f"{args.files // 10} small files", lambda f: write_small_files(f, args.files // 10), "many_small"),
-            (f"{args.files} small files", lambda f: write_small_files(f, args.files), "many"),
+            (f"{args.files // 10} small files", lambda f: write_small_files(f, args.files // 10, args.informants),
+             "many_small"),
+            (f"{args.files} small files", lambda f: write_small_files(f, args.files, args.informants), "many"),
         ]
         for label, make, name in cases:
+            if (name.startswith("big") and not args.mb) or (name.startswith("many") and not args.files):
+                continue  # --mb 0 / --files 0 skips that case
             size = make(root / name)
             report = measure(root / name, args.stage)
             print(line(label, size, report), flush=True)
