@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -32,6 +32,8 @@ from pipeline.up_to_date import output_checksums
 if TYPE_CHECKING:
     from pipeline.export.report import ReportFacts
 
+#: Prefix of a run's working folder inside the run folder (removed at the end, and at the start if stale).
+WORK_PREFIX = ".wogcode-work-"
 #: run_info keys that change from run to run and so stay out of the report (the manifest keeps them).
 VOLATILE_KEYS = ("timings_s", "run_key")
 
@@ -103,7 +105,7 @@ def write_run_folder(out: Path, documents: pd.DataFrame, units: pd.DataFrame, co
     table = table.iloc[table["doc_id"].map(order).argsort(kind="stable")]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out, prefix=".wogcode-work-") as work:
+        with tempfile.TemporaryDirectory(dir=out, prefix=WORK_PREFIX) as work:
             tables = RunTables(_parquet(documents, Path(work) / "documents.parquet"),
                                _parquet(table, Path(work) / "units.parquet"))
             return export_run_folder(out, tables, evidence, facts, run_info)

@@ -47,7 +47,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pipeline.aggregate import EvidenceAccumulator, evidence_units
 from pipeline.export.report import ReportFacts
 from pipeline.codebook import Codebook
-from pipeline.export.run_folder import OutputError, RunTables, coded_units, export_run_folder, output_error_reason
+from pipeline.export.run_folder import (
+    WORK_PREFIX,
+    OutputError,
+    RunTables,
+    coded_units,
+    export_run_folder,
+    output_error_reason,
+)
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.batch import Collector, ingest_file
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
@@ -78,8 +85,6 @@ from pipeline.tables import (
 )
 
 T = TypeVar("T")
-#: Prefix of the run's working folder inside the run folder (removed at the end, and at the start if stale).
-WORK_PREFIX = ".wogcode-work-"
 
 
 @dataclass
