@@ -436,7 +436,8 @@ def test_a_long_transcript_is_coded_in_pieces_that_keep_document_order():
     long_doc = units_from_text("I: Koordinasi jalan. Data belum sinkron. Rapat rutin.\n" * 4, "a.txt")
     empty_doc = (units_from_text("x", "b.txt")[0], [])
     short_doc = units_from_text("I: Antrean panjang.\n", "c.txt")
-    jobs = list(coding_jobs([long_doc, empty_doc, short_doc], limit=5))
+    as_rows = [(doc, [u.to_row() for u in units]) for doc, units in (long_doc, empty_doc, short_doc)]
+    jobs = list(coding_jobs(as_rows, limit=5))
     assert all(len(records) <= 5 for _, records in jobs)
     units = [r["unit_id"] for _, records in jobs for r in records]
     assert units == [u.unit_id for u in long_doc[1] + short_doc[1]]

@@ -39,6 +39,8 @@ from pipeline.tables import ChunkedTable
 Sheet = Union[pd.DataFrame, ChunkedTable]
 #: Rows that decide the column widths of a sheet.
 LAYOUT_ROWS = 5_000
+#: Rows whose cells are built at once (a column at a time) and written to the zip as one piece.
+ROWS_PER_PIECE = 2_000
 
 #: Excel's limit on characters in one cell.
 MAX_CELL_CHARS = 32_767
@@ -174,11 +176,12 @@ def sheet_parts(sheet: Sheet) -> Iterator[str]:
     yield '<sheetData><row r="1">' + "".join(_cell(f"{c}1", h, HEADER) for c, h in zip(letters, headers)) + "</row>"
     number = 1
     for chunk in chain([first], chunks):
-        columns = [_column_cells(chunk[column], style) for column, style in zip(chunk.columns, styles)]
-        rows = [f'<row r="{n}">{"".join(cells)}</row>' for n, cells in enumerate(zip(*columns), start=number + 1)]
-        number += len(rows)
-        for start in range(0, len(rows), 1_000):  # fewer, larger writes to the zip
-            yield "".join(rows[start:start + 1_000])
+        for start in range(0, len(chunk), ROWS_PER_PIECE):  # a few thousand rows of cells in memory at a time
+            piece = chunk.iloc[start:start + ROWS_PER_PIECE]
+            columns = [_column_cells(piece[column], style) for column, style in zip(piece.columns, styles)]
+            yield "".join(f'<row r="{n}">{"".join(cells)}</row>'
+                          for n, cells in enumerate(zip(*columns), start=number + 1))
+            number += len(piece)
     yield "</sheetData>"
     if headers:
         yield f'<autoFilter ref="A1:{letters[-1]}{number}"/>'

@@ -357,10 +357,15 @@ class BatchSpool:
         self.n_batches += 1
         self.n_documents += len(entries)
 
-    def batches(self) -> Iterator[list[tuple[Document, list[Unit]]]]:
+    def rows(self) -> Iterator[list[tuple[Document, list[dict[str, Any]]]]]:
+        """Each batch: its documents with their units as rows (no Unit objects: cheaper for the coder)."""
         for number in range(self.n_batches):
             entries = json.loads((self.folder / f"batch-{number:06d}.json").read_text(encoding="utf-8"))
-            yield [(_document_from_row(e["document"]), [Unit(**u) for u in e["units"]]) for e in entries]
+            yield [(_document_from_row(e["document"]), e["units"]) for e in entries]
+
+    def batches(self) -> Iterator[list[tuple[Document, list[Unit]]]]:
+        for batch in self.rows():
+            yield [(doc, [Unit(**u) for u in units]) for doc, units in batch]
 
     def documents(self) -> Iterator[tuple[Document, list[Unit]]]:
         for batch in self.batches():
@@ -425,7 +430,7 @@ class CodedSinks:
 MAX_TASK_UNITS = 5_000
 
 
-def coding_jobs(batch: list[tuple[Document, list[Unit]]],
+def coding_jobs(batch: list[tuple[Document, list[dict[str, Any]]]],
                 limit: int = MAX_TASK_UNITS) -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
     """A batch of documents as coding jobs of at most ``limit`` units, in order.
 
@@ -443,7 +448,7 @@ def coding_jobs(batch: list[tuple[Document, list[Unit]]],
                 docs, records = [], []
             if number == 0:
                 docs.append(doc)
-            records.append(unit.to_row())
+            records.append(unit)
     if docs or records:
         yield docs, records
 
@@ -462,10 +467,13 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
         return docs, records, key, submit(key, records)
 
     def jobs() -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
+        if pseudo is None:
+            for rows in spool.rows():
+                yield from coding_jobs(rows)
+            return
         for batch in spool.batches():
-            if pseudo is not None:
-                batch = [pseudonymise_document(doc, units, pseudo) for doc, units in batch]
-            yield from coding_jobs(batch)
+            changed = [pseudonymise_document(doc, units, pseudo) for doc, units in batch]
+            yield from coding_jobs([(doc, [u.to_row() for u in units]) for doc, units in changed])
 
     with stage_progress("code", spool.n_documents) as advance:
         for docs, records, key, future in in_order(start(job) for job in jobs()):
