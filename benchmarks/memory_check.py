@@ -36,26 +36,48 @@ TURNS = (
     "I: Kadang server gangguan, kalo udah gitu antrean numpuk. Petugas kami sabar aja jelasin ke warga.\n\n",
 )
 
-#: Runs in the child process: ingest one folder, report memory as JSON.
-CHILD = r"""
-import json, re, sys, time
+#: Opens every child process: common imports, ``status_mb`` and ``report`` (prints the JSON line).
+PRELUDE = r"""
+import json, re, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from pipeline.ingest.batch import ingest, units_from_text
-from pipeline.ingest.corpus import plan_corpus
+from pipeline.ingest.batch import units_from_text
 
 def status_mb(key):
     return int(re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024
 
-units_from_text("P: Halo, apa kabar?\nI: Baik, koordinasi jalan.\n")  # load spaCy and the lexicons
+def report(documents, units, seconds, failed):
+    print(json.dumps({"documents": documents, "units": units, "seconds": seconds, "baseline_mb": baseline,
+                      "peak_mb": status_mb("VmHWM"), "after_mb": status_mb("VmRSS"), "failed": failed}))
+"""
+
+#: After a child's own imports: load spaCy and the lexicons, take the baseline, reset the peak (VmHWM).
+START = r"""
+units_from_text("P: Halo, apa kabar?\nI: Baik, koordinasi jalan.\n")
 baseline = status_mb("VmRSS")
-Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+Path("/proc/self/clear_refs").write_text("5")
+"""
+
+#: Ingest one folder (every document and unit kept in memory).
+CHILD_INGEST = PRELUDE + r"""
+from pipeline.ingest.batch import ingest
+from pipeline.ingest.corpus import plan_corpus
+""" + START + r"""
 start = time.perf_counter()
 result = ingest(plan_corpus(Path(sys.argv[1])))
-seconds = time.perf_counter() - start
-print(json.dumps({"documents": len(result.documents), "units": len(result.units), "seconds": seconds,
-                  "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "after_mb": status_mb("VmRSS"),
-                  "failed": result.report.failed[:3]}))
+report(len(result.documents), len(result.units), time.perf_counter() - start, result.report.failed[:3])
+"""
+
+#: The whole main job on one folder, with a resume cache of its own.
+CHILD_RUN = PRELUDE + r"""
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+from pipeline.flows.run import run_flow
+""" + START + r"""
+with tempfile.TemporaryDirectory() as tmp, temporary_settings({PREFECT_LOCAL_STORAGE_PATH: tmp + "/cache"}):
+    start = time.perf_counter()
+    result = run_flow(sys.argv[1], "perry6", tmp + "/run", "lexicon")
+    failed = [line.strip() for line in result.report_lines if line.lstrip().startswith("failed")][:3]
+    report(result.n_documents, result.n_units, time.perf_counter() - start, failed)
 """
 
 
@@ -85,35 +107,9 @@ def write_small_files(folder: Path, count: int, informants: int = 0) -> int:
     return total
 
 
-#: Runs in the child process: the whole main job on one folder, report memory as JSON.
-CHILD_RUN = r"""
-import json, re, sys, tempfile, time
-from pathlib import Path
-sys.path.insert(0, sys.argv[2])
-from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
-from pipeline.flows.run import run_flow
-from pipeline.ingest.batch import units_from_text
-
-def status_mb(key):
-    return int(re.search(rf"{key}:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024
-
-units_from_text("P: Halo, apa kabar?\nI: Baik, koordinasi jalan.\n")  # load spaCy and the lexicons
-baseline = status_mb("VmRSS")
-Path("/proc/self/clear_refs").write_text("5")
-with tempfile.TemporaryDirectory() as tmp, temporary_settings({PREFECT_LOCAL_STORAGE_PATH: tmp + "/cache"}):
-    start = time.perf_counter()
-    result = run_flow(sys.argv[1], "perry6", tmp + "/run", "lexicon")
-    seconds = time.perf_counter() - start
-    failed = [line for line in result.report_lines if "failed" in line][1:4]
-    print(json.dumps({"documents": result.n_documents, "units": result.n_units, "seconds": seconds,
-                      "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "after_mb": status_mb("VmRSS"),
-                      "failed": failed}))
-"""
-
-
 def measure(folder: Path, stage: str = "run") -> dict:
     """Run ``stage`` on ``folder`` in a fresh process and return its memory report."""
-    child = CHILD_RUN if stage == "run" else CHILD
+    child = CHILD_RUN if stage == "run" else CHILD_INGEST
     done = subprocess.run([sys.executable, "-c", child, str(folder), str(REPO)], capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])

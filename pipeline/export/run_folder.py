@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -131,6 +132,14 @@ def export_run_folder(out: Path, tables: RunTables, evidence: pd.DataFrame, fact
         raise OutputError(f"{out}: cannot write the run folder ({output_error_reason(exc)})") from None
 
 
+def code_counts(units: ChunkedTable) -> dict[str, int]:
+    """Units per code (``uncoded`` included) of a coded unit table, read a chunk at a time."""
+    counts: Counter[str] = Counter()
+    for chunk in units.chunks(columns=["code"]):
+        counts.update(chunk["code"])
+    return dict(counts)
+
+
 def _move(table: ChunkedTable, target: Path) -> ChunkedTable:
     """Move a finished table into the run folder (atomic: the same file system)."""
     os.replace(table.path, target)
@@ -220,7 +229,7 @@ def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: 
     write_report(render_report_facts(facts, evidence, report_info), out / "report.html")
     written.append(out / "report.html")
     inputs = pd.concat(list(documents.chunks(columns=["doc_id", "path", "kind", "fmt"])), ignore_index=True)
-    n_coded = sum(int((c["code"] != UNCODED).sum()) for c in units.chunks(columns=["code"]))
+    n_coded = sum(n for code, n in code_counts(units).items() if code != UNCODED)
     manifest = run_info | {
         "inputs": inputs.to_dict("records"),
         "counts": {"documents": len(documents), "units": len(units), "coded": n_coded},

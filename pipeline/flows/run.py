@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,7 @@ from pipeline.export.run_folder import (
     WORK_PREFIX,
     OutputError,
     RunTables,
+    code_counts,
     coded_units,
     export_run_folder,
     output_error_reason,
@@ -111,10 +112,7 @@ class RunResult:
 
     def code_counts(self) -> dict[str, int]:
         """Units per code (``uncoded`` included), read a chunk at a time."""
-        counts: Counter[str] = Counter()
-        for chunk in ChunkedTable(self.out / "units.parquet").chunks(columns=["code"]):
-            counts.update(chunk["code"])
-        return dict(counts)
+        return code_counts(ChunkedTable(self.out / "units.parquet"))
 
     @property
     def documents(self) -> pd.DataFrame:
@@ -311,11 +309,11 @@ def batch_plan(plan: CorpusPlan, paths: list[Path]) -> CorpusPlan:
     return CorpusPlan(root=plan.root, sidecar=rows)
 
 
-def _outcome(path: Path, data: dict[str, Any]) -> tuple[Path, tuple[Document, list[Unit]] | IngestError]:
-    """One file's result as the collector takes it (the units stay in the spool: the report needs the document)."""
+def _outcome(path: Path, data: dict[str, Any]) -> Document | IngestError:
+    """One file's result as the collector takes it (its units stay in the spool)."""
     if "error" in data:
-        return path, IngestError(str(path), data["error"])
-    return path, (_document_from_row(data["document"]), [])
+        return IngestError(str(path), data["error"])
+    return _document_from_row(data["document"])
 
 
 def _internal_error(entry: dict[str, Any]) -> bool:
@@ -398,7 +396,7 @@ def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str], spool: B
             if isinstance(data, Exception):
                 reason = f"{INTERNAL_ERROR}{type(data).__name__}: {' '.join(str(data).split())[:200]})"
                 data = [{"error": reason}] * len(group)
-            kept = [entry for path, entry in zip(group, data) if collector.add(*_outcome(path, entry))]
+            kept = [entry for path, entry in zip(group, data) if collector.add(path, _outcome(path, entry))]
             if kept:
                 spool.write(kept)
             advance(len(group))

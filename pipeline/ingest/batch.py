@@ -50,13 +50,13 @@ class Collector:
         self.report = IngestReport(skipped=list(plan.skipped), warnings=list(plan.warnings))
         self._seen: dict[str, str] = {}
 
-    def add(self, path: Path, outcome: tuple[Document, list[Unit]] | IngestError) -> bool:
-        """Record one file's outcome; True when its document is kept (read, not a duplicate)."""
+    def add(self, path: Path, outcome: Document | IngestError) -> bool:
+        """Record one file's outcome (its document, or why not); True when the document is kept."""
         rel = path.relative_to(self.plan.root).as_posix()
         if isinstance(outcome, IngestError):
             self.report.failed.append((rel, outcome.reason))
             return False
-        doc, _ = outcome
+        doc = outcome
         if doc.doc_id in self._seen:
             self.report.skipped.append((rel, f"duplicate of {self._seen[doc.doc_id]} (same content)"))
             return False
@@ -71,7 +71,7 @@ def collect(plan: CorpusPlan, outcomes: list[tuple[Path, tuple[Document, list[Un
     collector = Collector(plan)
     result = IngestResult(report=collector.report)
     for path, outcome in outcomes:
-        if collector.add(path, outcome):
+        if collector.add(path, outcome if isinstance(outcome, IngestError) else outcome[0]):
             doc, units = outcome
             result.documents.append(doc)
             result.units += units
