@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import spacy
@@ -123,31 +123,34 @@ def block_spans(text: str, block: Block) -> Iterable[tuple[int, int]]:
 
 def segment(doc: Document, blocks: list[Block]) -> list[Unit]:
     """Units of a document, in text order, one per sentence (or per structural line)."""
+    return list(iter_units(doc, blocks))
+
+
+def iter_units(doc: Document, blocks: list[Block]) -> Iterator[Unit]:
+    """The units of :func:`segment` one at a time (a huge document never holds them all)."""
     meta = doc.metadata
-    units: list[Unit] = []
+    index = 0
     for block_no, block in enumerate(blocks):
         for start, end in block_spans(doc.text, block):
             verbatim = doc.text[start:end]
-            units.append(
-                Unit(
-                    doc_id=doc.doc_id,
-                    unit_id=f"{doc.doc_id}-{len(units):05d}",
-                    index=len(units),
-                    start=start,
-                    end=end,
-                    text=verbatim,
-                    kind=BLOCK_TO_UNIT_KIND[block.kind],
-                    block_id=f"{doc.doc_id}-b{block_no:04d}",
-                    section=block.section,
-                    speaker=block.speaker,
-                    speaker_role=block.role,
-                    informant=block.informant or (meta.get("informant", "") if block.role != "researcher" else ""),
-                    position=block.position or (meta.get("role", "") if block.role == "informant" else ""),
-                    agency=canonical_agency(block.agency or meta.get("agency", ""), block.city or meta.get("city", "")),
-                    city=block.city or meta.get("city", ""),
-                    study=meta.get("study", ""),
-                    path=doc.path,
-                    text_clean=clean_text(verbatim),
-                )
+            yield Unit(
+                doc_id=doc.doc_id,
+                unit_id=f"{doc.doc_id}-{index:05d}",
+                index=index,
+                start=start,
+                end=end,
+                text=verbatim,
+                kind=BLOCK_TO_UNIT_KIND[block.kind],
+                block_id=f"{doc.doc_id}-b{block_no:04d}",
+                section=block.section,
+                speaker=block.speaker,
+                speaker_role=block.role,
+                informant=block.informant or (meta.get("informant", "") if block.role != "researcher" else ""),
+                position=block.position or (meta.get("role", "") if block.role == "informant" else ""),
+                agency=canonical_agency(block.agency or meta.get("agency", ""), block.city or meta.get("city", "")),
+                city=block.city or meta.get("city", ""),
+                study=meta.get("study", ""),
+                path=doc.path,
+                text_clean=clean_text(verbatim),
             )
-    return units
+            index += 1

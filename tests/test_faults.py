@@ -104,7 +104,7 @@ def patch(monkeypatch, module, name: str, kill_at: int | None = None) -> CallCou
 
 
 STAGES = {  # stage -> (module, function) that does that stage's work for one document
-    "ingest": ("pipeline.flows.run", "ingest_file"),
+    "ingest": ("pipeline.flows.run", "open_file"),
     "code": ("pipeline.classify.base", "code_units"),
     "export": ("pipeline.export.qdpx", "write_qdpx_documents"),
 }
@@ -125,7 +125,7 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(stage, corpus, re
             with pytest.raises(SimulatedKill):
                 run(corpus, out)
         assert not [p for p in out.glob(".*") if p.is_file()], "a half-written temp file was left behind"
-        ingests = patch(monkeypatch, pipeline.flows.run, "ingest_file")
+        ingests = patch(monkeypatch, pipeline.flows.run, "open_file")
         codings = patch(monkeypatch, pipeline.classify.base, "code_units")
         run(corpus, out)
     assert_same_outputs(reference, out)
@@ -137,10 +137,12 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(stage, corpus, re
 
 
 def damage(target: Path, how: str) -> None:
-    """Truncate a cached result file, or change a word in it keeping it valid JSON."""
+    """Truncate a cached result file, or change a word in it keeping it valid JSON (Lines)."""
     raw = target.read_text(encoding="utf-8")
     if how == "truncate":
         target.write_text(raw[: len(raw) // 2], encoding="utf-8")
+    elif target.suffix == ".jsonl":  # a batch file: every line still valid, only its checksum can tell
+        target.write_text(raw.replace("koordinasi", "KOORDINASI"), encoding="utf-8")
     else:  # still valid JSON of the right shape, with a changed word: only a checksum can tell
         record = json.loads(raw)
         record["result"] = record["result"].replace("koordinasi", "KOORDINASI")
@@ -160,7 +162,7 @@ def test_damaged_cache_entries_are_recomputed_not_trusted(corpus, reference, tmp
     assert_same_outputs(reference, tmp_path / "second")
     assert "KOORDINASI" not in (tmp_path / "second" / "units.csv").read_text(encoding="utf-8")
     repaired = [line for line in result.report_lines if "repaired" in line]
-    assert len(repaired) == 2  # the edited ones; Prefect itself treats an unreadable file as a miss
+    assert len(repaired) == 3  # both batch files, the edited coding (Prefect treats an unreadable file as a miss)
     assert any("ingest cache" in line for line in repaired) and any("coding cache" in line for line in repaired)
     assert not [line for line in again.report_lines if "repaired" in line]  # the entries were rewritten
 
@@ -194,20 +196,20 @@ def test_the_resume_cache_is_wogcodes_own_owner_only_folder_and_can_be_cleared(c
 def test_a_file_that_breaks_the_reader_is_reported_and_the_run_goes_on(corpus, tmp_path, monkeypatch):
     import pipeline.flows.run
 
-    real = pipeline.flows.run.ingest_file
+    real = pipeline.flows.run.open_file
 
     def flaky(path, *args):
         if path.name == "bengkulu_warga_pemohon.txt":
             raise ValueError("[E088] Text of length 1100000 exceeds maximum of 1000000")
         return real(path, *args)
 
-    monkeypatch.setattr(pipeline.flows.run, "ingest_file", flaky)
+    monkeypatch.setattr(pipeline.flows.run, "open_file", flaky)
     with results_in(tmp_path / "cache"):
         result = run(corpus, tmp_path / "run")
         assert len(result.documents) == len(FILES) - 1
         assert any("failed  wawancara/bengkulu_warga_pemohon.txt: internal error (ValueError: [E088]" in line
                    for line in result.report_lines)
-        monkeypatch.setattr(pipeline.flows.run, "ingest_file", real)  # the failure was transient
+        monkeypatch.setattr(pipeline.flows.run, "open_file", real)  # the failure was transient
         again = run(corpus, tmp_path / "again")
     assert len(again.documents) == len(FILES)  # an internal error is never served from the cache
 
@@ -242,7 +244,7 @@ def unwritable(tmp_path: Path) -> Iterator[Path]:
 def test_an_unwritable_output_folder_is_one_line_and_exit_2_before_any_work(unwritable, corpus, capsys, monkeypatch):
     import pipeline.flows.run
 
-    ingests = patch(monkeypatch, pipeline.flows.run, "ingest_file")
+    ingests = patch(monkeypatch, pipeline.flows.run, "open_file")
     assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(unwritable)) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"wogcode: error: {unwritable}: cannot write the run folder (")
@@ -315,7 +317,7 @@ def test_the_cli_refuses_a_broken_model_before_any_work(model_copy, corpus, tmp_
     folder = tmp_path / "model"
     shutil.copytree(model_copy, folder)
     (folder / "manifest.json").unlink()
-    ingests = patch(monkeypatch, pipeline.flows.run, "ingest_file")
+    ingests = patch(monkeypatch, pipeline.flows.run, "open_file")
     assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", str(folder), "--out", str(tmp_path / "o")) == 2
     assert capsys.readouterr().err == f"wogcode: error: {folder}: missing file 'manifest.json'\n"
     assert ingests.calls == 0
@@ -430,14 +432,13 @@ def test_a_repeated_run_on_an_unchanged_corpus_is_up_to_date(corpus, tmp_path, c
 
 def test_a_long_transcript_is_coded_in_pieces_that_keep_document_order():
     """Coding jobs hold at most a fixed number of units, so one huge transcript cannot exhaust memory."""
-    from pipeline.flows.run import coding_jobs
+    from pipeline.flows.run import coding_jobs, document_rows
     from pipeline.ingest.batch import units_from_text
 
     long_doc = units_from_text("I: Koordinasi jalan. Data belum sinkron. Rapat rutin.\n" * 4, "a.txt")
     empty_doc = (units_from_text("x", "b.txt")[0], [])
     short_doc = units_from_text("I: Antrean panjang.\n", "c.txt")
-    as_rows = [(doc, [u.to_row() for u in units]) for doc, units in (long_doc, empty_doc, short_doc)]
-    jobs = list(coding_jobs(as_rows, limit=5))
+    jobs = list(coding_jobs(document_rows([long_doc, empty_doc, short_doc]), limit=5))
     assert all(len(records) <= 5 for _, records in jobs)
     units = [r["unit_id"] for _, records in jobs for r in records]
     assert units == [u.unit_id for u in long_doc[1] + short_doc[1]]

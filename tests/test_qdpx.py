@@ -384,3 +384,22 @@ def test_not_a_zip_is_one_line(tmp_path: Path) -> None:
     path.write_text("not a zip", encoding="utf-8")
     with pytest.raises(QdpxError, match="not a ZIP archive"):
         read_qdpx(path)
+
+
+def test_the_run_folder_writes_the_same_project_a_chunk_at_a_time(frames, codebook, tmp_path: Path) -> None:
+    """The main job streams each document's coded units from its table; a document may span chunks."""
+    from pipeline.export.qdpx import write_qdpx_documents
+    from pipeline.export.run_folder import coded_units, project_items
+    from pipeline.tables import ChunkedTable
+
+    documents, units, codings = frames
+    order = documents.sort_values("path")["doc_id"].tolist()
+    documents.set_index("doc_id").loc[order].reset_index().to_parquet(tmp_path / "documents.parquet")
+    table = coded_units(units, codings)
+    table.assign(codebook=codebook.id).sort_values("doc_id", key=lambda ids: ids.map(order.index), kind="stable") \
+        .to_parquet(tmp_path / "units.parquet")
+    items = project_items(ChunkedTable(tmp_path / "documents.parquet"), ChunkedTable(tmp_path / "units.parquet"),
+                          codebook, rows=2)
+    streamed = write_qdpx_documents(items, codebook, tmp_path / "streamed.qdpx")
+    whole = write_qdpx(*frames, codebook, tmp_path / "whole.qdpx")
+    assert streamed.read_bytes() == whole.read_bytes()

@@ -198,7 +198,6 @@ class Source:
     text: str
     description: str
     variables: dict[str, str]
-    selections: list[Selection] = field(default_factory=list)
 
 
 @dataclass
@@ -215,10 +214,15 @@ class Case:
 
 @dataclass
 class ProjectDocument:
-    """One document as the project writer takes it: its row, its coded units with their codings."""
+    """One document as the project writer takes it: its row, its coded units with their codings.
+
+    ``coded`` is in text order (start, end, unit id) and is drawn once; it may
+    be lazy, filling in ``n_units`` and ``models`` as it is drawn, so a huge
+    document never has to be held whole.
+    """
 
     doc: Row
-    coded: list[tuple[Row, list[Row]]]
+    coded: Iterable[tuple[Row, list[Row]]]
     n_units: int  # all its units, coded or not (for the project description)
     models: list[str]  # models that coded its units
 
@@ -250,7 +254,13 @@ def project_documents(
     models = sorted({_text(m) for m in codings["model"]} - {""})
     for doc in documents.sort_values(["path", "doc_id"], kind="stable").to_dict("records"):
         doc_id = _text(doc["doc_id"])
-        yield ProjectDocument(doc, by_doc.get(doc_id, []), n_units.get(doc_id, 0), models)
+        coded_units = sorted(by_doc.get(doc_id, []), key=_text_order)
+        yield ProjectDocument(doc, coded_units, n_units.get(doc_id, 0), models)
+
+
+def _text_order(coded: tuple[Row, list[Row]]) -> tuple[int, int, str]:
+    unit = coded[0]
+    return int(unit["start"]), int(unit["end"]), _text(unit["unit_id"])
 
 
 def _coded_rows(codings: pd.DataFrame, codebook: Codebook) -> dict[str, list[Row]]:
@@ -286,14 +296,8 @@ def _check_text(label: str, text: str) -> None:
         raise QdpxError(f"{label}: text exceeds the REFI-QDA limit of 2 GiB per source file")
 
 
-def _source(
-    doc: Row,
-    coded_units: list[tuple[Row, list[Row]]],
-    codebook: Codebook,
-    pseudo: Pseudonymiser,
-    cases: dict[tuple[str, str], Case],
-) -> Source:
-    """A document as a :class:`Source` with its selections; registers its informants in ``cases``."""
+def _source(doc: Row, pseudo: Pseudonymiser, cases: dict[tuple[str, str], Case]) -> tuple[Source, str, Callable]:
+    """A document as a :class:`Source`, its original text and the offset mover; registers its informant."""
     doc_id, path, original = _text(doc["doc_id"]), _text(doc["path"]), _text(doc["text"])
     _check_text(path or doc_id, original)
     text, move = pseudo.with_offsets(original)
@@ -311,16 +315,24 @@ def _source(
         case.source_guids.add(source.guid)
         for name, column in (("agency", "agency"), ("city", "city"), ("role", "role")):
             case.variables[name][_tidy(pseudo(_column(doc, column)))] += 1
-    for unit, rows in sorted(coded_units, key=lambda ur: (int(ur[0]["start"]), int(ur[0]["end"]), ur[0]["unit_id"])):
-        selection = _selection(unit, rows, original, text, move, codebook, pseudo, path or doc_id)
-        source.selections.append(selection)
+    return source, original, move
+
+
+def _selections(doc: Row, source: Source, original: str, move: Callable[[int, int], tuple[int, int]],
+                coded: Iterable[tuple[Row, list[Row]]], codebook: Codebook, pseudo: Pseudonymiser,
+                cases: dict[tuple[str, str], Case]) -> Iterator[Selection]:
+    """The document's coded units as selections, one at a time; registers the informants who spoke them."""
+    label = _text(doc["path"]) or _text(doc["doc_id"])
+    study = source.variables.get("study", "")
+    for unit, rows in coded:
+        selection = _selection(unit, rows, original, source.text, move, codebook, pseudo, label)
         speaker = _tidy(pseudo(_column(unit, "informant")))
         if speaker and _column(unit, "speaker_role") not in NOT_INFORMANT_ROLES:
             case = _case(cases, study, speaker)
             case.selection_guids.add(selection.guid)
             for name, column in (("agency", "agency"), ("city", "city"), ("role", "position")):
                 case.variables[name][_tidy(pseudo(_column(unit, column)))] += 1
-    return source
+        yield selection
 
 
 def _selection(
@@ -500,7 +512,13 @@ def _case_element(case: Case) -> ET.Element:
     return element
 
 
-def _source_element(source: Source, user: str, created: str) -> ET.Element:
+#: Where a source's selections go in its serialised element (replaced by them).
+_SELECTIONS_MARK = "wogcode:selections"
+
+
+def _source_xml(source: Source, selections: Iterator[Selection], user: str, created: str) -> Iterator[str]:
+    """The ``TextSource`` element as indented XML text, a selection at a time (``ET.indent`` level 2 layout)."""
+    first = next(selections, None)
     element = ET.Element("TextSource", {
         "guid": source.guid,
         "name": _xml_safe(source.name),
@@ -509,26 +527,44 @@ def _source_element(source: Source, user: str, created: str) -> ET.Element:
         "creationDateTime": created,
     })
     ET.SubElement(element, "Description").text = _xml_safe(source.description)
-    for selection in source.selections:
-        selection_element = ET.SubElement(element, "PlainTextSelection", {
-            "guid": selection.guid,
-            "name": _xml_safe(selection.name),
-            "startPosition": str(selection.start),
-            "endPosition": str(selection.end),
+    if first is not None:
+        element.append(ET.Comment(_SELECTIONS_MARK))
+    for name, value in source.variables.items():
+        _variable_value(element, name, value)
+    ET.indent(element, space="  ", level=2)
+    xml = "    " + ET.tostring(element, encoding="unicode") + "\n"
+    if first is None:
+        yield xml
+        return
+    head, tail = xml.split(f"<!--{_SELECTIONS_MARK}-->")
+    yield head
+    yield _selection_xml(first, user, created)
+    for selection in selections:
+        yield "\n      "
+        yield _selection_xml(selection, user, created)
+    yield tail
+
+
+def _selection_xml(selection: Selection, user: str, created: str) -> str:
+    """One ``PlainTextSelection`` with its codings, indented as a child of a level-2 ``TextSource``."""
+    element = ET.Element("PlainTextSelection", {
+        "guid": selection.guid,
+        "name": _xml_safe(selection.name),
+        "startPosition": str(selection.start),
+        "endPosition": str(selection.end),
+        "creatingUser": user,
+        "creationDateTime": created,
+    })
+    ET.SubElement(element, "Description").text = _xml_safe(selection.description)
+    for target in selection.code_guids:
+        coding = ET.SubElement(element, "Coding", {
+            "guid": project_guid("coding", f"{selection.unit_id}\x1f{target}"),
             "creatingUser": user,
             "creationDateTime": created,
         })
-        ET.SubElement(selection_element, "Description").text = _xml_safe(selection.description)
-        for target in selection.code_guids:
-            coding = ET.SubElement(selection_element, "Coding", {
-                "guid": project_guid("coding", f"{selection.unit_id}\x1f{target}"),
-                "creatingUser": user,
-                "creationDateTime": created,
-            })
-            ET.SubElement(coding, "CodeRef", {"targetGUID": target})
-    for name, value in source.variables.items():
-        _variable_value(element, name, value)
-    return element
+        ET.SubElement(coding, "CodeRef", {"targetGUID": target})
+    ET.indent(element, space="  ", level=3)
+    return ET.tostring(element, encoding="unicode")
 
 
 # --------------------------------------------------------------------------- the archive
@@ -558,18 +594,23 @@ class QdpxWriter:
         self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
 
     def add(self, item: ProjectDocument) -> None:
-        """Write one document's source text and spool its XML."""
-        source = _source(item.doc, item.coded, self.codebook, self.pseudo, self.cases)
+        """Write one document's source text and spool its XML, a selection at a time."""
+        source, original, move = _source(item.doc, self.pseudo, self.cases)
         with self._archive.open(_zip_entry(f"sources/{source.guid}.txt"), "w") as member:
             member.write(source.text.encode("utf-8"))
-        element = _source_element(source, self.user, self.created)
-        ET.indent(element, space="  ", level=2)
-        self._spool.write("    " + ET.tostring(element, encoding="unicode") + "\n")
+        selections = _selections(item.doc, source, original, move, item.coded, self.codebook, self.pseudo,
+                                 self.cases)
+        for piece in _source_xml(source, self._counted(selections), self.user, self.created):
+            self._spool.write(piece)
         self.source_variables.update(source.variables)
-        self.models.update(item.models)
+        self.models.update(item.models)  # complete now that ``item.coded`` has been drawn
         self.n_sources += 1
-        self.n_coded += len(item.coded)
         self.n_units += item.n_units
+
+    def _counted(self, selections: Iterable[Selection]) -> Iterator[Selection]:
+        for selection in selections:
+            self.n_coded += 1
+            yield selection
 
     def close(self) -> None:
         """Write ``project.qde`` and finish the archive."""

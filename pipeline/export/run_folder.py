@@ -27,7 +27,7 @@ from pipeline.atomic import write_text
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.export.qdpx import ProjectDocument
 from pipeline.schema import UNCODED
-from pipeline.tables import CODING_COLUMNS, ChunkedTable, write_csv_chunks, write_json, write_table
+from pipeline.tables import CHUNK_ROWS, CODING_COLUMNS, ChunkedTable, write_csv_chunks, write_json, write_table
 from pipeline.up_to_date import output_checksums
 
 if TYPE_CHECKING:
@@ -147,8 +147,8 @@ def _move(table: ChunkedTable, target: Path) -> ChunkedTable:
 
 
 @dataclass
-class _DocumentUnits:
-    """What the REFI-QDA project needs of one document's units."""
+class _Piece:
+    """The units of one document within one chunk of the units table."""
 
     doc_id: str
     n_units: int
@@ -156,27 +156,16 @@ class _DocumentUnits:
     models: set[str]
 
 
-def _document_units(units: ChunkedTable, codebook: Codebook) -> Iterator[_DocumentUnits]:
-    """Per document, in table order: its number of units, its coded units, its models (chunk by chunk)."""
-    pending: _DocumentUnits | None = None
-    for chunk in units.chunks():
+def _pieces(units: ChunkedTable, codebook: Codebook, rows: int) -> Iterator[_Piece]:
+    """Per chunk, per run of one document's units: their number, the coded ones, the models (table order)."""
+    for chunk in units.chunks(rows=rows):
         models = set(chunk["model"].dropna().astype(str)) - {""}
         coded: dict[str, list[dict[str, Any]]] = {}
         mine = chunk[(chunk["codebook"] == codebook.id) & (chunk["code"] != UNCODED)]
         for row in mine.to_dict("records"):
             coded.setdefault(row["doc_id"], []).append(row)
         for doc_id, n_units in _runs(chunk["doc_id"].tolist()):
-            rows = coded.get(doc_id, [])
-            if pending is not None and pending.doc_id == doc_id:  # a document split across chunks
-                pending.n_units += n_units
-                pending.coded += rows
-                pending.models |= models
-                continue
-            if pending is not None:
-                yield pending
-            pending = _DocumentUnits(doc_id, n_units, rows, set(models))
-    if pending is not None:
-        yield pending
+            yield _Piece(doc_id, n_units, coded.get(doc_id, []), models)
 
 
 def _runs(ids: list[str]) -> Iterator[tuple[str, int]]:
@@ -188,20 +177,33 @@ def _runs(ids: list[str]) -> Iterator[tuple[str, int]]:
             start = i
 
 
-def project_items(documents: ChunkedTable, units: ChunkedTable, codebook: Codebook) -> Iterator[ProjectDocument]:
-    """The documents as the REFI-QDA writer takes them, each with its coded units (units in document order)."""
-    per_document = _document_units(units, codebook)
-    pending = next(per_document, None)
+def project_items(documents: ChunkedTable, units: ChunkedTable, codebook: Codebook,
+                  rows: int = CHUNK_ROWS) -> Iterator[ProjectDocument]:
+    """The documents as the REFI-QDA writer takes them; each one's coded units are read as it draws them.
+
+    Units are in document order, so a document's units are one run of the
+    table, possibly across chunks: a huge document is never held whole.
+    """
+    pieces = _pieces(units, codebook, rows)
+    head = next(pieces, None)
+
+    def coded_units(item: ProjectDocument) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        nonlocal head
+        models: set[str] = set()
+        while head is not None and head.doc_id == item.doc["doc_id"]:
+            item.n_units += head.n_units
+            models |= head.models
+            item.models = sorted(models)
+            yield from ((row, [row]) for row in head.coded)
+            head = next(pieces, None)
+
     for chunk in documents.chunks():
         for doc in chunk.to_dict("records"):
-            if pending is not None and pending.doc_id == doc["doc_id"]:
-                yield ProjectDocument(doc, [(row, [row]) for row in pending.coded], pending.n_units,
-                                      sorted(pending.models))
-                pending = next(per_document, None)
-            else:
-                yield ProjectDocument(doc, [], 0, [])
-    if pending is not None:
-        raise ValueError(f"units: document '{pending.doc_id}' is not in the documents table, or out of order")
+            item = ProjectDocument(doc, [], 0, [])
+            item.coded = coded_units(item)
+            yield item
+    if head is not None:
+        raise ValueError(f"units: document '{head.doc_id}' is not in the documents table, or out of order")
 
 
 def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: ReportFacts,

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -57,7 +58,8 @@ from pipeline.export.run_folder import (
     output_error_reason,
 )
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
-from pipeline.ingest.batch import Collector, ingest_file
+from pipeline.ingest.batch import Collector, open_file
+from pipeline.ingest.batch_file import BatchWriter, document_from_row, read_rows, read_summary
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
@@ -153,29 +155,6 @@ def unseal(payload: Any) -> Any | None:
     return payload["data"] if digest(payload["data"]) == payload["sha256"] else None
 
 
-def _intact_document(data: Any) -> bool:
-    """One file's ingest result: an error string, or a document whose every unit slices back from it."""
-    try:
-        if "error" in data:
-            return isinstance(data["error"], str)
-        text, doc_id = data["document"]["text"], data["document"]["doc_id"]
-        return all(u["doc_id"] == doc_id and text[u["start"]:u["end"]] == u["text"] for u in data["units"])
-    except (KeyError, TypeError, AttributeError):
-        return False
-
-
-def intact_ingest(n_files: int) -> Callable[[Any], list[dict[str, Any]] | None]:
-    """A check that a batch's ingest result is intact: its checksum, one entry per file, each slicing back."""
-
-    def check(payload: Any) -> list[dict[str, Any]] | None:
-        data = unseal(payload)
-        if isinstance(data, list) and len(data) == n_files and all(_intact_document(d) for d in data):
-            return data
-        return None
-
-    return check
-
-
 def intact_codings(unit_ids: list[str]) -> Callable[[Any], list[dict[str, Any]] | None]:
     """A check that a coding result is intact and has exactly one row per unit, in unit order."""
 
@@ -235,27 +214,52 @@ def _sidecar_digest(plan: CorpusPlan, path: Path) -> str:
     return digest(row)[:12]
 
 
-def _ingest_key(_context: Any, params: dict[str, Any]) -> str:
-    files = [Path(p) for p in params["paths"]]
-    parts = [f"{content_hash(p)}-{p.name}-{_sidecar_digest(params['plan'], p)}" for p in files]
+def ingest_key(plan: CorpusPlan, files: list[Path]) -> str:
+    """The name of a batch's file in the resume cache: the files' bytes, names and sidecar rows, the code."""
+    parts = [f"{content_hash(p)}-{p.name}-{_sidecar_digest(plan, p)}" for p in files]
     return f"wogcode-ingest-{digest(parts)[:32]}-{ingest_fingerprint()}"
 
 
-def _ingest_one(path: Path, plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
-    """One file -> {"document": row, "units": rows} or {"error": reason}; never raises for one bad file."""
+def _internal_error(exc: Exception) -> str:
+    return f"{INTERNAL_ERROR}{type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+
+
+def write_batch(target: Path, files: list[Path], plan: CorpusPlan, max_bytes: int) -> list[dict[str, Any]]:
+    """Read and segment ``files`` into the batch file ``target``, a unit at a time; returns its summary.
+
+    A file that cannot be read, or breaks the reader or segmenter in an
+    unforeseen way, becomes an error entry; the batch goes on.
+    """
+    writer = BatchWriter(target)
     try:
-        doc, units = ingest_file(path, plan, max_bytes)
-    except IngestError as exc:
-        return {"error": exc.reason}
-    except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one file must not stop the batch
-        return {"error": f"{INTERNAL_ERROR}{type(exc).__name__}: {' '.join(str(exc).split())[:200]})"}
-    return {"document": doc.to_row() | {"metadata": doc.metadata}, "units": [u.to_row() for u in units]}
+        for path in files:
+            try:
+                doc, units = open_file(path, plan, max_bytes)
+                writer.add_document(doc, (unit.to_row() for unit in units))
+            except IngestError as exc:
+                writer.add_error(exc.reason)
+            except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one file must not stop the batch
+                writer.add_error(_internal_error(exc))
+        return writer.close()
+    except BaseException:
+        writer.discard()
+        raise
 
 
-@task(cache_key_fn=_ingest_key, persist_result=True, result_serializer="json", cache_result_in_memory=False)
-def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int) -> dict[str, Any]:
-    """A batch of files -> sealed list of per-file results (JSON-safe, cacheable)."""
-    return seal([_ingest_one(Path(path), plan, max_bytes) for path in paths])
+@task(cache_policy=NO_CACHE, persist_result=False)
+def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int, target: str, refresh: bool) -> dict[str, Any]:
+    """A batch of files -> its batch file ``target``, reused when it is already there and intact.
+
+    Returns the per-file summary and whether a damaged batch file was redone.
+    """
+    batch_path, files = Path(target), [Path(path) for path in paths]
+    damaged = False
+    if not refresh and batch_path.exists():
+        summary = read_summary(batch_path)
+        if summary is not None and len(summary) == len(files):
+            return {"files": summary, "repaired": False}
+        damaged = True
+    return {"files": write_batch(batch_path, files, plan, max_bytes), "repaired": damaged}
 
 
 def _as_json(records: list[dict[str, Any]]) -> str:
@@ -286,12 +290,6 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
 # --------------------------------------------------------------------------- stages
 
 
-def _document_from_row(row: dict[str, Any]) -> Document:
-    fields = {k: row[k] for k in ("doc_id", "path", "kind", "fmt", "encoding", "text")}
-    warnings = [w for w in row["warnings"].split("\n") if w]
-    return Document(**fields, metadata=row["metadata"], warnings=warnings)
-
-
 def warm_up() -> None:
     """Build the shared sentence splitter once, before many threads would each build their own."""
     from pipeline.segment import sentence_splitter
@@ -309,22 +307,15 @@ def batch_plan(plan: CorpusPlan, paths: list[Path]) -> CorpusPlan:
     return CorpusPlan(root=plan.root, sidecar=rows)
 
 
-def _outcome(path: Path, data: dict[str, Any]) -> Document | IngestError:
-    """One file's result as the collector takes it (its units stay in the spool)."""
-    if "error" in data:
-        return IngestError(str(path), data["error"])
-    return _document_from_row(data["document"])
+def _outcome(path: Path, entry: dict[str, Any]) -> Document | IngestError:
+    """One file's summary entry as the collector takes it (its units stay in the batch file)."""
+    if "error" in entry:
+        return IngestError(str(path), entry["error"])
+    return document_from_row(entry["document"])
 
 
-def _internal_error(entry: dict[str, Any]) -> bool:
-    return str(entry.get("error", "")).startswith(INTERNAL_ERROR)
-
-
-def _retry_once(rerun: Callable[[], PrefectFuture], n_files: int, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The batch recomputed (cache refreshed) when that gives an intact result, else the result at hand."""
-    outcome = rerun().result(raise_on_failure=False)
-    fresh = None if isinstance(outcome, Exception) else intact_ingest(n_files)(outcome)
-    return fresh if fresh is not None else data
+def _has_internal_error(result: Any) -> bool:
+    return isinstance(result, dict) and any(str(e.get("error", "")).startswith(INTERNAL_ERROR) for e in result["files"])
 
 
 #: Batches in flight at once: bounds the task results held in memory, whatever the corpus size.
@@ -343,31 +334,46 @@ def in_order(started: Iterable[T], window: int = WINDOW) -> Iterator[T]:
 
 
 class BatchSpool:
-    """Ingested batches on disk, one JSON file each, read back a batch at a time (the run's working copy)."""
+    """The run's ingested documents: batch files and which of their documents were kept, read back in order."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.n_batches, self.n_documents = Path(folder), 0, 0
+        self.folder = Path(folder)
+        self.parts: list[tuple[Path, list[int]]] = []
+        self.n_documents = 0
 
-    def write(self, entries: list[dict[str, Any]]) -> None:
-        """Keep one batch of ingest results (``{"document": row, "units": rows}`` per document)."""
-        path = self.folder / f"batch-{self.n_batches:06d}.json"
-        path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-        self.n_batches += 1
-        self.n_documents += len(entries)
+    def add(self, batch_file: Path, keep: list[int]) -> None:
+        """Take the documents at positions ``keep`` of ``batch_file``."""
+        self.parts.append((batch_file, keep))
+        self.n_documents += len(keep)
 
-    def rows(self) -> Iterator[list[tuple[Document, list[dict[str, Any]]]]]:
-        """Each batch: its documents with their units as rows (no Unit objects: cheaper for the coder)."""
-        for number in range(self.n_batches):
-            entries = json.loads((self.folder / f"batch-{number:06d}.json").read_text(encoding="utf-8"))
-            yield [(_document_from_row(e["document"]), e["units"]) for e in entries]
+    def batches(self) -> Iterator[Iterator[Document | dict[str, Any]]]:
+        """Per batch, each document followed by its unit rows (no Unit objects: cheaper for the coder)."""
+        for batch_file, keep in self.parts:
+            yield read_rows(batch_file, keep)
 
-    def batches(self) -> Iterator[list[tuple[Document, list[Unit]]]]:
-        for batch in self.rows():
-            yield [(doc, [Unit(**u) for u in units]) for doc, units in batch]
-
-    def documents(self) -> Iterator[tuple[Document, list[Unit]]]:
+    def rows(self) -> Iterator[Document | dict[str, Any]]:
+        """Every document followed by its unit rows, a line at a time."""
         for batch in self.batches():
             yield from batch
+
+    def documents(self) -> Iterator[tuple[Document, list[Unit]]]:
+        """Each document with its units (a whole document in memory at a time)."""
+        return group_documents(self.rows())
+
+
+def group_documents(rows: Iterable[Document | dict[str, Any]]) -> Iterator[tuple[Document, list[Unit]]]:
+    """A row stream (each document followed by its unit rows) as documents with their units."""
+    doc: Document | None = None
+    units: list[Unit] = []
+    for item in rows:
+        if isinstance(item, Document):
+            if doc is not None:
+                yield doc, units
+            doc, units = item, []
+        else:
+            units.append(Unit(**item))
+    if doc is not None:
+        yield doc, units
 
 
 def _cache_options(resume_cache: bool) -> dict[str, Any]:
@@ -377,28 +383,38 @@ def _cache_options(resume_cache: bool) -> dict[str, Any]:
 
 def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str], spool: BatchSpool,
                  resume_cache: bool = True) -> IngestReport:
-    """Read and segment every file (cached per batch) into ``spool``; unreadable files are reported, not fatal.
+    """Read and segment every file into batch files (reused across runs); unreadable files are reported, not fatal.
 
-    Without ``resume_cache`` nothing is read from or written to the resume cache.
+    The batch files live in the resume cache, or without ``resume_cache`` in
+    the spool's own (temporary) folder, so nothing outlives the run.
     """
     warm_up()
+    store = Path(PREFECT_LOCAL_STORAGE_PATH.value()) if resume_cache else spool.folder
+    store.mkdir(parents=True, exist_ok=True)
     collector = Collector(plan)
     groups = batches(list(plan.files), batch_size(len(plan.files), MAX_WORKERS))
-    submit = lambda group, **options: ingest_task.with_options(**options, **_cache_options(resume_cache)).submit(
-        [str(p) for p in group], batch_plan(plan, group), max_bytes)
+
+    def submit(group: list[Path], refresh: bool = False) -> tuple[Path, PrefectFuture]:
+        target = store / f"{ingest_key(plan, group)}.jsonl"
+        return target, ingest_task.submit([str(p) for p in group], batch_plan(plan, group), max_bytes, str(target),
+                                          refresh)
+
     with stage_progress("ingest", len(plan.files)) as advance:
-        for group, future in in_order((group, submit(group)) for group in groups):
-            rerun = lambda group=group: submit(group, refresh_cache=True)
-            label = f"ingest cache of {group[0].name}" + (f" (+{len(group) - 1} files)" if len(group) > 1 else "")
-            data = checked_result(future, intact_ingest(len(group)), rerun, repaired, label)
-            if not isinstance(data, Exception) and any(_internal_error(entry) for entry in data):
-                data = _retry_once(rerun, len(group), data)  # an unforeseen failure may be transient: never trust it cached
-            if isinstance(data, Exception):
-                reason = f"{INTERNAL_ERROR}{type(data).__name__}: {' '.join(str(data).split())[:200]})"
-                data = [{"error": reason}] * len(group)
-            kept = [entry for path, entry in zip(group, data) if collector.add(path, _outcome(path, entry))]
-            if kept:
-                spool.write(kept)
+        for group, (target, future) in in_order((group, submit(group)) for group in groups):
+            result = future.result(raise_on_failure=False)
+            if _has_internal_error(result):  # an unforeseen failure may be transient: never trust it cached
+                fresh = submit(group, refresh=True)[1].result(raise_on_failure=False)
+                result = result if isinstance(fresh, Exception) else fresh
+            if isinstance(result, Exception):
+                files = [{"error": _internal_error(result)}] * len(group)
+            else:
+                files = result["files"]
+                if result["repaired"]:
+                    more = f" (+{len(group) - 1} files)" if len(group) > 1 else ""
+                    repaired.append(f"ingest cache of {group[0].name}{more}")
+            keep = [i for i, (path, entry) in enumerate(zip(group, files)) if collector.add(path, _outcome(path, entry))]
+            if keep:
+                spool.add(target, keep)
             advance(len(group))
     return collector.report
 
@@ -428,27 +444,33 @@ class CodedSinks:
 MAX_TASK_UNITS = 5_000
 
 
-def coding_jobs(batch: list[tuple[Document, list[dict[str, Any]]]],
+def coding_jobs(rows: Iterable[Document | dict[str, Any]],
                 limit: int = MAX_TASK_UNITS) -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
-    """A batch of documents as coding jobs of at most ``limit`` units, in order.
+    """Documents, each followed by its unit rows, as coding jobs of at most ``limit`` units, in order.
 
-    A document travels with the job that holds its first unit (one without
-    units with the job at hand), so documents and units keep the same order.
+    A document joins the job at hand unless that job is full, so it always
+    travels with its first unit, and documents and units keep the same order.
     """
     docs: list[Document] = []
     records: list[dict[str, Any]] = []
-    for doc, units in batch:
-        if not units:
-            docs.append(doc)
-        for number, unit in enumerate(units):
-            if len(records) == limit:
-                yield docs, records
-                docs, records = [], []
-            if number == 0:
-                docs.append(doc)
-            records.append(unit)
+    for item in rows:
+        if len(records) == limit:
+            yield docs, records
+            docs, records = [], []
+        if isinstance(item, Document):
+            docs.append(item)
+        else:
+            records.append(item)
     if docs or records:
         yield docs, records
+
+
+def document_rows(documents: Iterable[tuple[Document, list[Unit]]]) -> Iterator[Document | dict[str, Any]]:
+    """Documents with their units as the flat row stream :func:`coding_jobs` takes."""
+    for doc, units in documents:
+        yield doc
+        for unit in units:
+            yield unit.to_row()
 
 
 def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaired: list[str],
@@ -465,13 +487,10 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
         return docs, records, key, submit(key, records)
 
     def jobs() -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
-        if pseudo is None:
-            for rows in spool.rows():
-                yield from coding_jobs(rows)
-            return
-        for batch in spool.batches():
-            changed = [pseudonymise_document(doc, units, pseudo) for doc, units in batch]
-            yield from coding_jobs([(doc, [u.to_row() for u in units]) for doc, units in changed])
+        for batch in spool.batches():  # jobs never span batches: a kill loses at most a batch's coding
+            if pseudo is not None:
+                batch = document_rows(pseudonymise_document(doc, units, pseudo) for doc, units in group_documents(batch))
+            yield from coding_jobs(batch)
 
     with stage_progress("code", spool.n_documents) as advance:
         for docs, records, key, future in in_order(start(job) for job in jobs()):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.corpus import CorpusPlan
-import hashlib
-
 from pipeline.ingest.document import ParsedDocument, parse_document, structure_text
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
 from pipeline.schema import Document, IngestError, IngestReport, Unit
-from pipeline.segment import segment
+from pipeline.segment import iter_units, segment
 
 
 @dataclass
@@ -25,8 +25,14 @@ class IngestResult:
 
 def ingest_file(path: Path, plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Document, list[Unit]]:
     """Read and segment one file of a plan; raises IngestError when it cannot be read."""
+    doc, units = open_file(path, plan, max_bytes)
+    return doc, list(units)
+
+
+def open_file(path: Path, plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Document, Iterator[Unit]]:
+    """Read one file of a plan now (IngestError when it cannot be read) and segment it as the units are drawn."""
     parsed: ParsedDocument = parse_document(path, plan.root, plan.sidecar.get(path.resolve()), max_bytes)
-    return parsed.doc, segment(parsed.doc, parsed.blocks)
+    return parsed.doc, iter_units(parsed.doc, parsed.blocks)
 
 
 def units_from_text(text: str, name: str = "snippet.txt",

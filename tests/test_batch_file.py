@@ -1,0 +1,81 @@
+"""Batch files: ingested documents on disk, streamed a unit at a time, never trusted when damaged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.ingest.batch import units_from_text
+from pipeline.ingest.batch_file import BatchWriter, read_rows, read_summary
+from pipeline.schema import Document
+
+INTERVIEW = ("Informan: Ibu SW\nInstansi: DPMPTSP\n\nP: Bagaimana koordinasi di MPP?\n\n"
+             "I: Koordinasi rutin lewat rapat. Tapi data belum sinkron dengan Dukcapil.\n")
+
+
+def written(path: Path, *documents: tuple[Document, list] | str) -> list[dict]:
+    writer = BatchWriter(path)
+    for item in documents:
+        if isinstance(item, str):
+            writer.add_error(item)
+        else:
+            doc, units = item
+            writer.add_document(doc, (u.to_row() for u in units))
+    return writer.close()
+
+
+def test_documents_and_units_come_back_as_written_and_only_the_kept_ones(tmp_path: Path) -> None:
+    first = units_from_text(INTERVIEW, "a.txt")
+    second = units_from_text(INTERVIEW.replace("Ibu SW", "Bapak JJ"), "b.txt")
+    summary = written(tmp_path / "batch.jsonl", first, "unreadable: no text layer", second)
+    assert [entry.get("units") for entry in summary] == [len(first[1]), None, len(second[1])]
+    assert summary[1] == {"error": "unreadable: no text layer"}
+    assert "text" not in summary[0]["document"]  # the summary stays small, whatever the document's size
+    rows = list(read_rows(tmp_path / "batch.jsonl"))
+    assert rows[0] == first[0] and rows[len(first[1]) + 1] == second[0]
+    assert [r["unit_id"] for r in rows if isinstance(r, dict)] == [u.unit_id for u in first[1] + second[1]]
+    kept = list(read_rows(tmp_path / "batch.jsonl", keep=[2]))
+    assert kept[0] == second[0] and [r["text"] for r in kept[1:]] == [u.text for u in second[1]]
+    assert read_summary(tmp_path / "batch.jsonl") == summary
+
+
+def test_a_document_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    doc, units = units_from_text(INTERVIEW, "a.txt")
+
+    def breaks_after_two():
+        yield from (u.to_row() for u in units[:2])
+        raise ValueError("segmenter broke")
+
+    writer = BatchWriter(tmp_path / "batch.jsonl")
+    with pytest.raises(ValueError):
+        writer.add_document(doc, breaks_after_two())
+    writer.add_error("internal error (ValueError: segmenter broke)")
+    writer.add_document(doc, (u.to_row() for u in units))
+    summary = writer.close()
+    assert len(summary) == 2 and read_summary(tmp_path / "batch.jsonl") == summary  # the checksum still holds
+    rows = list(read_rows(tmp_path / "batch.jsonl"))
+    assert len(rows) == 1 + len(units)  # the half-written document's units are gone
+
+
+@pytest.mark.parametrize("damage", ["edit", "truncate", "empty", "missing"])
+def test_a_damaged_batch_file_is_never_trusted(damage: str, tmp_path: Path) -> None:
+    path = tmp_path / "batch.jsonl"
+    written(path, units_from_text(INTERVIEW, "a.txt"))
+    raw = path.read_bytes()
+    if damage == "edit":  # every line still valid JSON: only the checksum can tell
+        path.write_bytes(raw.replace(b"Koordinasi", b"KOORDINASI", 1))
+    elif damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+    assert read_summary(path) is None
+
+
+def test_an_abandoned_batch_leaves_no_file(tmp_path: Path) -> None:
+    writer = BatchWriter(tmp_path / "batch.jsonl")
+    writer.add_error("unreadable")
+    writer.discard()
+    assert list(tmp_path.iterdir()) == []
