@@ -121,12 +121,12 @@ def block_spans(text: str, block: Block) -> Iterable[tuple[int, int]]:
         yield from sentence_spans(text, start, end, inside_quote_block=block.kind == "quote")
 
 
-def segment(doc: Document, blocks: list[Block]) -> list[Unit]:
+def segment(doc: Document, blocks: Iterable[Block]) -> list[Unit]:
     """Units of a document, in text order, one per sentence (or per structural line)."""
     return list(iter_units(doc, blocks))
 
 
-def iter_units(doc: Document, blocks: list[Block]) -> Iterator[Unit]:
+def iter_units(doc: Document, blocks: Iterable[Block]) -> Iterator[Unit]:
     """The units of :func:`segment` one at a time (a huge document never holds them all)."""
     meta = doc.metadata
     index = 0

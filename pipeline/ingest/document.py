@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from pipeline.ingest.blocks import Block, trim_span
@@ -19,10 +21,10 @@ _TRANSCRIPT_NAME = re.compile(r"wawancara|transkrip|interview|transcript", re.I)
 
 @dataclass
 class ParsedDocument:
-    """A document and the blocks its text was cut into."""
+    """A document and the blocks its text was cut into (drawn once: a transcript's are made as drawn)."""
 
     doc: Document
-    blocks: list[Block]
+    blocks: Iterable[Block]
 
 
 def content_hash(path: Path) -> str:
@@ -56,7 +58,7 @@ class Structure:
 
     kind: str
     metadata: dict[str, str]
-    blocks: list[Block]
+    blocks: Iterable[Block]  # drawn once
     warnings: list[str]
 
 
@@ -71,7 +73,7 @@ def structure_text(text: str, name: Path, sidecar: dict[str, str] | None = None)
     forced = metadata.pop("kind", "").lower()
     turns = None if forced in ("thesis", "skripsi", "tesis") else parse_transcript(text, header.end, metadata)
     if turns:
-        return Structure("transcript", metadata, blocks + turns, warnings)
+        return Structure("transcript", metadata, chain(blocks, turns), warnings)
     if forced in ("transcript", "transkrip", "wawancara", "interview") or expects_transcript(name, metadata):
         warnings.append("no recognisable speaker turns; segmented by paragraph")
     return Structure("thesis", metadata, blocks + parse_thesis(text, header.end, metadata), warnings)

@@ -10,8 +10,10 @@ runs until the next label, across lines and paragraphs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from pipeline.ingest.blocks import Block, paragraph_spans, trim_span
 from pipeline.ingest.names import canonical_person, per_speaker
@@ -57,13 +59,11 @@ def role_of(match: re.Match[str], interviewers: frozenset[str]) -> tuple[str, st
     return label, role
 
 
-def find_turn_labels(text: str, start: int, interviewers: frozenset[str] = frozenset()) -> list[TurnLabel]:
-    """Every speaker label at a line start in text[start:]."""
-    found = []
+def find_turn_labels(text: str, start: int, interviewers: frozenset[str] = frozenset()) -> Iterator[TurnLabel]:
+    """Every speaker label at a line start in text[start:], as they are found."""
     for match in _label_pattern().finditer(text, start):
         label, role = role_of(match, interviewers)
-        found.append(TurnLabel(match.start(), match.end(), label, role))
-    return found
+        yield TurnLabel(match.start(), match.end(), label, role)
 
 
 def _speaker_name(turn: TurnLabel, metadata: dict[str, str]) -> str:
@@ -78,27 +78,37 @@ def _speaker_name(turn: TurnLabel, metadata: dict[str, str]) -> str:
     return canonical_person(turn.label)
 
 
-def parse_transcript(text: str, body_start: int, metadata: dict[str, str]) -> list[Block] | None:
+def parse_transcript(text: str, body_start: int, metadata: dict[str, str]) -> Iterator[Block] | None:
     """Turn blocks (plus ``header`` blocks for any preamble), or None if this is no dialogue.
 
     A dialogue has at least two turns by at least two distinct speaker labels.
+    Only the labels up to the second speaker are read to decide; the blocks
+    are then made as they are drawn, so a huge transcript is never held as
+    blocks.
     """
     interviewers = frozenset(n.lower() for n in [metadata.get("interviewer", "")] if n)
     turns = find_turn_labels(text, body_start, interviewers)
-    if len({t.label.lower() for t in turns}) < 2:
-        return None
-    blocks = [Block(s, e, "header") for s, e in paragraph_spans(text, body_start, turns[0].line_start)]
+    opening: list[TurnLabel] = []
+    for turn in turns:
+        opening.append(turn)
+        if turn.label.lower() != opening[0].label.lower():
+            return _turn_blocks(text, body_start, metadata, chain(opening, turns))
+    return None
+
+
+def _turn_blocks(text: str, body_start: int, metadata: dict[str, str], turns: Iterator[TurnLabel]) -> Iterator[Block]:
+    """The preamble's header blocks, then one block per non-empty turn."""
     agencies, positions = per_speaker(metadata, "agency"), per_speaker(metadata, "role")
-    bounds = [t.line_start for t in turns[1:]] + [len(text)]
-    for turn, stop in zip(turns, bounds):
-        start, end = trim_span(text, turn.content_start, stop)
-        if start == end:
-            continue
-        speaker = _speaker_name(turn, metadata)
-        informant = speaker if turn.role == "informant" else metadata.get("informant", "")
-        blocks.append(
-            Block(start, end, "turn", speaker=speaker, role=turn.role, informant=informant,
-                  agency=agencies.get(speaker, metadata.get("agency", "")), city=metadata.get("city", ""),
-                  position=positions.get(speaker, ""))
-        )
-    return blocks
+    turn = next(turns)
+    for start, end in paragraph_spans(text, body_start, turn.line_start):
+        yield Block(start, end, "header")
+    while turn is not None:
+        following = next(turns, None)
+        start, end = trim_span(text, turn.content_start, following.line_start if following else len(text))
+        if start != end:
+            speaker = _speaker_name(turn, metadata)
+            informant = speaker if turn.role == "informant" else metadata.get("informant", "")
+            yield Block(start, end, "turn", speaker=speaker, role=turn.role, informant=informant,
+                        agency=agencies.get(speaker, metadata.get("agency", "")), city=metadata.get("city", ""),
+                        position=positions.get(speaker, ""))
+        turn = following
