@@ -41,6 +41,9 @@ MAX_QUOTE_MERGE = 6
 _SPLITTER_LOCK = threading.Lock()
 #: The sentencizer holds no model, so long blocks (a 50 MB one-line transcript) are fine.
 MAX_BLOCK_CHARS = 200_000_000
+#: spaCy keeps every distinct token it has seen (vocabulary, string store, tokenizer cache); past this many
+#: the pipeline is rebuilt, so a long run's memory stays bounded.  Sentence boundaries do not depend on it.
+MAX_VOCAB = 250_000
 
 
 @lru_cache(maxsize=1)
@@ -56,9 +59,12 @@ def _build_splitter() -> Language:
 def sentence_splitter() -> Language:
     """The process-wide spaCy pipeline: blank('id') + sentencizer + abbreviation special cases.
 
-    Built once even when several threads ask at the same time.
+    Built once even when several threads ask at the same time; rebuilt when its
+    vocabulary outgrows ``MAX_VOCAB``.
     """
     with _SPLITTER_LOCK:
+        if len(_build_splitter().vocab) > MAX_VOCAB:
+            _build_splitter.cache_clear()
         return _build_splitter()
 
 

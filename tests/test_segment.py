@@ -74,3 +74,16 @@ def test_offsets_always_slice_back_to_unit_text(lines: list[str], sep: str) -> N
         assert doc.text[u.start:u.end] == u.text
         assert u.start >= previous_end and u.text.strip() == u.text and u.text
         previous_end = u.end
+
+
+def test_the_splitter_is_rebuilt_when_its_vocabulary_grows_and_sentences_stay_the_same(monkeypatch):
+    """spaCy remembers every distinct token; a long run rebuilds it rather than growing without end."""
+    import pipeline.segment as segment_module
+
+    text = "I: " + " ".join(f"Nomor antrean A{i} dilayani. Berkas B{i} lengkap." for i in range(300)) + "\n"
+    expected = [(u.start, u.end) for u in units_from_text(text)[1]]
+    before = segment_module.sentence_splitter()
+    monkeypatch.setattr(segment_module, "MAX_VOCAB", len(before.vocab) - 1)  # already outgrown
+    again = [(u.start, u.end) for u in units_from_text(text)[1]]
+    assert segment_module.sentence_splitter() is not before
+    assert again == expected and len(expected) == 600
