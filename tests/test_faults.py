@@ -448,3 +448,24 @@ def test_a_long_transcript_is_coded_in_pieces_that_keep_document_order():
     for docs_of_job, records in jobs:
         ids = {r["unit_id"] for r in records}
         assert all(d.doc_id not in firsts or firsts[d.doc_id] in ids for d in docs_of_job)
+
+
+def test_jobs_in_flight_are_bounded_by_count_and_by_units():
+    """A huge transcript's coding jobs are not all started at once: memory holds only a few in flight."""
+    from pipeline.flows.run import in_order
+
+    started: list[int] = []
+
+    def start(sizes):
+        for number, size in enumerate(sizes):
+            started.append(number)
+            yield number, size
+
+    in_flight = []
+    for number, _ in in_order(start([5_000] * 12), window=8, cost=lambda job: job[1], budget=20_000):
+        in_flight.append(len(started) - number)  # started and not yet consumed, this one included
+    assert max(in_flight) <= 4
+    assert [n for n, _ in in_order(start([1] * 20), window=8)] == list(range(20))  # order kept
+    started.clear()
+    in_flight = [len(started) - n for n, _ in in_order(start([1] * 20), window=8)]
+    assert max(in_flight) == 9  # the window (8 ahead) plus the one at hand

@@ -322,13 +322,22 @@ def _has_internal_error(result: Any) -> bool:
 WINDOW = 8
 
 
-def in_order(started: Iterable[T], window: int = WINDOW) -> Iterator[T]:
-    """The items of ``started`` in order, drawing (starting) at most ``window`` ahead of the consumer."""
+def in_order(started: Iterable[T], window: int = WINDOW, cost: Callable[[T], int] | None = None,
+             budget: int = 0) -> Iterator[T]:
+    """The items of ``started`` in order, drawing (starting) at most ``window`` ahead of the consumer.
+
+    With ``cost`` and ``budget``, the items in flight also cost at most
+    ``budget`` together (one item always goes, whatever its cost).
+    """
     pending: deque[T] = deque()
+    total = 0
     for item in started:
         pending.append(item)
-        if len(pending) > window:
-            yield pending.popleft()
+        total += cost(item) if cost else 0
+        while len(pending) > window or (budget and total >= budget and len(pending) > 1):
+            done = pending.popleft()
+            total -= cost(done) if cost else 0
+            yield done
     while pending:
         yield pending.popleft()
 
@@ -442,6 +451,8 @@ class CodedSinks:
 
 #: Most units one coding task gets: a huge transcript is coded in pieces, so memory stays bounded.
 MAX_TASK_UNITS = 5_000
+#: Most units in coding tasks in flight at once (the window's ``WINDOW`` jobs of a huge transcript would hold 40,000).
+MAX_UNITS_IN_FLIGHT = 4 * MAX_TASK_UNITS
 
 
 def coding_jobs(rows: Iterable[Document | dict[str, Any]],
@@ -493,7 +504,8 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
             yield from coding_jobs(batch)
 
     with stage_progress("code", spool.n_documents) as advance:
-        for docs, records, key, future in in_order(start(job) for job in jobs()):
+        started = (start(job) for job in jobs())
+        for docs, records, key, future in in_order(started, cost=lambda job: len(job[1]), budget=MAX_UNITS_IN_FLIGHT):
             rerun = lambda k=key, r=records: submit(k, r, refresh_cache=True)
             check = intact_codings([r["unit_id"] for r in records])
             label = f"coding cache of {docs[0].path if docs else records[0]['path']}"
