@@ -3,23 +3,26 @@
 Documents go through in small batches: one ingest task and one coding task
 per batch (a submitted Prefect task costs ~45 ms, so one task per file made
 the orchestration cost more than the work on a corpus of short transcripts).
-Both are cached by content (file hashes + sidecar rows + code/lexicon
-fingerprint; the units' own content + model id), so a repeated or interrupted
-run reuses every finished batch instead of starting over, and gives the same
-outputs.  Small corpora get batches of one file, large ones up to
-``MAX_BATCH`` files (:func:`batch_size`).
+Small corpora get batches of one file, large ones up to ``MAX_BATCH`` files
+(:func:`batch_size`); a huge transcript is coded in jobs of at most
+``MAX_TASK_UNITS`` units.
 
-A cached result is never trusted blindly: every task result carries a sha256
-of its content, checked (with the offset invariant for ingest results) when
-it is read back; a damaged entry is recomputed.  A file that breaks the
-reader or segmenter in an unforeseen way is reported as failed, like any
-unreadable file; the run goes on.
+Both are kept across runs, so a repeated or interrupted run reuses every
+finished batch instead of starting over, and gives the same outputs: an
+ingested batch is a checksummed batch file named by its files' content,
+sidecar rows and the code's fingerprint (:mod:`pipeline.ingest.batch_file`,
+written a unit at a time); a coding job is a Prefect result keyed by its
+units' content and the model.  Neither is trusted blindly: a damaged batch
+file or coding result (each carries a sha256 of its content) is recomputed.
+A file that breaks the reader or segmenter in an unforeseen way is reported
+as failed, like any unreadable file; the run goes on, and the next run tries
+that file again.
 
-Memory does not grow with the corpus: at most ``WINDOW`` batches are in
-flight; ingested batches wait in a spool folder inside the run folder; coded
-batches are appended to the run's parquet tables and counted into the
-evidence table and the report as they arrive; every export then reads the
-tables back a chunk at a time.
+Memory does not grow with the corpus: at most ``WINDOW`` batches (and
+``MAX_UNITS_IN_FLIGHT`` units) are in flight; ingested batches are read back
+a line at a time; coded batches are appended to the run's parquet tables and
+counted into the evidence table and the report as they arrive; every export
+then reads the tables back a chunk at a time.
 
 Business logic lives in plain functions; this module only orchestrates.
 """
