@@ -48,25 +48,46 @@ def documents_schema() -> pa.Schema:
 
 
 class ParquetAppender:
-    """Append DataFrames with a fixed schema to one parquet file (one row group per append)."""
+    """Append DataFrames with a fixed schema to one parquet file.
+
+    Appends are buffered into row groups of about ``CHUNK_ROWS`` rows (or 64 MB):
+    a row group per small append would make the file's metadata, parsed at every
+    read, grow with the number of appends.
+    """
+
+    #: Most bytes of rows buffered before a row group is written.
+    MAX_BUFFER_BYTES = 64 * 2**20
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.schema, self.rows = Path(path), schema, 0
         self._writer = pq.ParquetWriter(self.path, schema)
+        self._buffer: list[pa.Table] = []
+        self._buffered_rows = self._buffered_bytes = 0
 
     def append(self, frame: pd.DataFrame) -> None:
-        """Write ``frame``'s rows (columns in schema order, extra columns dropped)."""
+        """Add ``frame``'s rows (columns in schema order, extra columns dropped)."""
         if len(frame):
             table = pa.Table.from_pandas(frame[self.schema.names], schema=self.schema, preserve_index=False)
-            try:
-                self._writer.write_table(table)
-            except OSError as exc:  # pyarrow's message names no file
-                reason = os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split())
-                raise OSError(exc.errno or errno.EIO, reason, str(self.path)) from exc
+            self._buffer.append(table)
+            self._buffered_rows += len(frame)
+            self._buffered_bytes += table.nbytes
             self.rows += len(frame)
+            if self._buffered_rows >= CHUNK_ROWS or self._buffered_bytes >= self.MAX_BUFFER_BYTES:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        try:
+            self._writer.write_table(pa.concat_tables(self._buffer), row_group_size=max(self._buffered_rows, 1))
+        except OSError as exc:  # pyarrow's message names no file
+            reason = os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split())
+            raise OSError(exc.errno or errno.EIO, reason, str(self.path)) from exc
+        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
 
     def close(self) -> None:
-        """Finish the file (an empty table still gets its columns)."""
+        """Write what is buffered and finish the file (an empty table still gets its columns)."""
+        self._flush()
         self._writer.close()
 
 

@@ -399,6 +399,26 @@ def test_ingest_memory_stays_bounded(tmp_path):
     assert large_peak < small_peak + 20  # MB: the results of 450 more files, not 450 more working sets
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
+def test_a_huge_transcript_goes_into_its_batch_file_without_holding_its_units(tmp_path):
+    """The main job's ingest streams: a 5 MB transcript (100k units) costs a few copies of its text, no more."""
+    from pipeline.flows.run import write_batch
+    from pipeline.ingest.batch import units_from_text
+    from pipeline.ingest.batch_file import read_summary
+    from pipeline.ingest.corpus import plan_corpus
+
+    turns = ("P: Bagaimana koordinasi antar instansi di MPP selama ini, Pak?\n\n"
+             "I: Koordinasinya lumayan, ada rapat tiap bulan. Tapi datanya belum sinkron sama Dukcapil.\n\n")
+    big = tmp_path / "big" / "wawancara.txt"
+    big.parent.mkdir()
+    big.write_text("Informan: Bapak XY\nInstansi: BPN\n\n" + turns * (5 * 2**20 // len(turns)), encoding="utf-8")
+    units_from_text(turns)
+    plan = plan_corpus(big.parent)
+    grown, summary = peak_rss_growth(lambda: write_batch(tmp_path / "batch.jsonl", plan.files, plan, 10**9))
+    assert summary[0]["units"] > 100_000 and read_summary(tmp_path / "batch.jsonl") == summary
+    assert grown < 8 * 5  # MB: ~25 streamed; holding the units, as the in-memory ingest does, costs ~65
+
+
 def test_small_corpora_get_one_file_per_task_and_large_ones_batches():
     from pipeline.flows.run import MAX_BATCH, batch_size, batches
 
