@@ -371,23 +371,31 @@ def peak_rss_growth(work) -> tuple[float, object]:
     return _status_mb("VmHWM") - before, result
 
 
+TURNS = ("P: Bagaimana koordinasi antar instansi di MPP selama ini, Pak?\n\n"
+         "I: Koordinasinya lumayan, ada rapat tiap bulan. Tapi datanya belum sinkron sama Dukcapil.\n\n")
+
+
+def write_big_transcript(folder: Path) -> Path:
+    """A 5 MB interview transcript (about 100,000 units) in ``folder``."""
+    big = folder / "wawancara.txt"
+    folder.mkdir()
+    big.write_text("Informan: Bapak XY\nInstansi: BPN\n\n" + TURNS * (5 * 2**20 // len(TURNS)), encoding="utf-8")
+    return big
+
+
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
 def test_ingest_memory_stays_bounded(tmp_path):
     """A 5 MB transcript peaks under 25x its size; 500 small files need no more working memory than 50."""
     from pipeline.ingest.batch import ingest, units_from_text
     from pipeline.ingest.corpus import plan_corpus
 
-    turns = ("P: Bagaimana koordinasi antar instansi di MPP selama ini, Pak?\n\n"
-             "I: Koordinasinya lumayan, ada rapat tiap bulan. Tapi datanya belum sinkron sama Dukcapil.\n\n")
-    big = tmp_path / "big" / "wawancara.txt"
-    big.parent.mkdir()
-    big.write_text("Informan: Bapak XY\nInstansi: BPN\n\n" + turns * (5 * 2**20 // len(turns)), encoding="utf-8")
+    big = write_big_transcript(tmp_path / "big")
     for count in (50, 500):
         folder = tmp_path / f"small{count}"
         folder.mkdir()
         for i in range(count):
-            (folder / f"w{i:04d}.txt").write_text(f"Informan: Ibu N{i}\nInstansi: BPN\n\n{turns}", encoding="utf-8")
-    units_from_text(turns)  # spaCy and the lexicons are loaded before measuring
+            (folder / f"w{i:04d}.txt").write_text(f"Informan: Ibu N{i}\nInstansi: BPN\n\n{TURNS}", encoding="utf-8")
+    units_from_text(TURNS)  # spaCy and the lexicons are loaded before measuring
 
     grown, result = peak_rss_growth(lambda: ingest(plan_corpus(big.parent)))
     assert len(result.units) > 50_000
@@ -407,12 +415,8 @@ def test_a_huge_transcript_goes_into_its_batch_file_without_holding_its_units(tm
     from pipeline.ingest.batch_file import read_summary
     from pipeline.ingest.corpus import plan_corpus
 
-    turns = ("P: Bagaimana koordinasi antar instansi di MPP selama ini, Pak?\n\n"
-             "I: Koordinasinya lumayan, ada rapat tiap bulan. Tapi datanya belum sinkron sama Dukcapil.\n\n")
-    big = tmp_path / "big" / "wawancara.txt"
-    big.parent.mkdir()
-    big.write_text("Informan: Bapak XY\nInstansi: BPN\n\n" + turns * (5 * 2**20 // len(turns)), encoding="utf-8")
-    units_from_text(turns)
+    big = write_big_transcript(tmp_path / "big")
+    units_from_text(TURNS)
     plan = plan_corpus(big.parent)
     grown, summary = peak_rss_growth(lambda: write_batch(tmp_path / "batch.jsonl", plan.files, plan, 10**9))
     assert summary[0]["units"] > 100_000 and read_summary(tmp_path / "batch.jsonl") == summary
