@@ -95,8 +95,13 @@ def run(args: argparse.Namespace) -> int:
               f"{counts.get('coded', '?')} coded")
         print(f"report: {(args.out / 'report.html').resolve()}")
         return 0
-    from pipeline.flows.run import run_flow, with_task_runner
+    from pipeline.flows.api_server import start_api_server_early
 
+    wait_for_api_server = start_api_server_early()  # boots on the other core while this process gets ready
+    from pipeline.flows.run import run_flow, warm_up, with_task_runner
+
+    warm_up()
+    wait_for_api_server()
     logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
     map_path = str(args.pseudonym_map) if args.pseudonym_map else None
     flow = with_task_runner(run_flow, args.dask_address, args.dask_local)
