@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.classify.registry import BUILTIN
-from pipeline.evaluate import Evaluation, Scores, coder_factory, evaluate
-from pipeline.gold import read_gold
-from pipeline.tables import write_json
+
+if TYPE_CHECKING:  # scikit-learn's metrics take 0.8 s to import: only `evaluate` itself pays for them
+    from pipeline.evaluate import Evaluation, Scores
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Code the gold records, print the scores, optionally write them as JSON."""
+    from pipeline.evaluate import coder_factory, evaluate
+    from pipeline.gold import read_gold
+    from pipeline.tables import write_json
+
     result = evaluate(read_gold(args.gold), coder_factory(args.model))
     print("\n".join(report_lines(result, show_errors=args.errors)))
     if args.json:
