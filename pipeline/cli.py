@@ -53,5 +53,5 @@ def entry() -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":
-    entry()
+if __name__ == "__main__":  # `python -m pipeline.cli` exits normally (profilers and coverage write at exit)
+    sys.exit(main())

@@ -491,14 +491,15 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
                sinks: CodedSinks, pseudo: Pseudonymiser | None = None, resume_cache: bool = True) -> None:
     """Code every spooled batch (cached by the units' content and model) into ``sinks``, in document order."""
     model_key = coding_fingerprint(coder)  # a retrained model or changed lexicon never reuses old codings
-    submit = lambda key, records, **options: code_task.with_options(**options, **_cache_options(resume_cache)).submit(
-        key, coder.model_id, model_key, _as_json(records), model, codebook)
+    submit = lambda key, units_json, **options: code_task.with_options(**options, **_cache_options(resume_cache)).submit(
+        key, coder.model_id, model_key, units_json, model, codebook)
 
     def start(job: tuple[list[Document], list[dict[str, Any]]]) -> tuple[list[Document], list[dict[str, Any]], str, Any]:
         docs, records = job
         first = docs[0].doc_id if docs else records[0]["doc_id"]
-        key = f"{first}-{len(docs)}-{digest(records)[:16]}"
-        return docs, records, key, submit(key, records)
+        units_json = _as_json(records)  # rows in the batch file's fixed field order: the same units, the same key
+        key = f"{first}-{len(docs)}-{hashlib.sha256(units_json.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+        return docs, records, key, submit(key, units_json)
 
     def jobs() -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
         for batch in spool.batches():  # jobs never span batches: a kill loses at most a batch's coding
@@ -509,7 +510,7 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
     with stage_progress("code", spool.n_documents) as advance:
         started = (start(job) for job in jobs())
         for docs, records, key, future in in_order(started, cost=lambda job: len(job[1]), budget=MAX_UNITS_IN_FLIGHT):
-            rerun = lambda k=key, r=records: submit(k, r, refresh_cache=True)
+            rerun = lambda k=key, r=records: submit(k, _as_json(r), refresh_cache=True)
             check = intact_codings([r["unit_id"] for r in records])
             label = f"coding cache of {docs[0].path if docs else records[0]['path']}"
             data = checked_result(future, check, rerun, repaired, label)
