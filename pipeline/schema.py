@@ -97,7 +97,7 @@ class Unit:
     text_clean: str = ""  # verbatim minus PDF artefacts (page numbers, broken hyphens, wraps)
 
     def to_row(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # scalar fields only: asdict() without its per-field deep copies (3x faster)
+        return dict(self.__dict__)  # scalar fields only: asdict() without its per-field deep copies (~40x faster)
 
 
 @dataclass
@@ -145,4 +145,4 @@ class Coding:
     evidence: str = "{}"
 
     def to_row(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # scalar fields only: asdict() without its per-field deep copies (3x faster)
+        return dict(self.__dict__)  # scalar fields only: asdict() without its per-field deep copies (~40x faster)
