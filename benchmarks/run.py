@@ -99,9 +99,17 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def benchmark(model: str, codebook: str, corpus: Path, cache: Path) -> list[dict[str, object]]:
-    """Rows for one model: cold start, first run per stage, warm second run, quality."""
+def benchmark(spec: str, codebook: str, corpus: Path, cache: Path) -> list[dict[str, object]]:
+    """Rows for one model: cold start, first run per stage, warm second run, quality.
+
+    ``spec`` is a model name, optionally with an encoder backend: ``default@onnx-int8``.
+    """
+    model, _, backend = spec.partition("@")
     os.environ["WOGCODE_EMBED_CACHE"] = str(cache)  # a cold embedding cache per model
+    if backend:
+        os.environ["WOGCODE_ENCODER_BACKEND"] = backend
+    else:
+        os.environ.pop("WOGCODE_ENCODER_BACKEND", None)
     cold = run_child(["cold", model, codebook])
     with tempfile.TemporaryDirectory() as out:
         first = run_child(["stages", model, codebook, str(corpus), str(Path(out) / "a")])
@@ -111,7 +119,7 @@ def benchmark(model: str, codebook: str, corpus: Path, cache: Path) -> list[dict
     for label, run in (("first", first), ("warm", second)):
         total = sum(run[k] for k in ("ingest_s", "code_s", "aggregate_s", "export_s"))
         rows.append({
-            "model": model, "run": label, "units": int(run["units"]),
+            "model": spec, "run": label, "units": int(run["units"]),
             "ingest u/s": f"{run['units'] / run['ingest_s']:.0f}",
             "code u/s": f"{run['units'] / run['code_s']:.0f}",
             "aggregate s": f"{run['aggregate_s']:.2f}", "export s": f"{run['export_s']:.2f}",
@@ -138,7 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20, help="synthetic transcripts (200 = tens of thousands of units)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--models", default="lexicon,default")
+    parser.add_argument("--models", default="lexicon,default",
+                        help="comma-separated; a model may name an encoder backend: default@onnx-int8")
     parser.add_argument("--codebook", default="perry6")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -149,7 +158,7 @@ def main() -> None:
         make_corpus(args.n, args.seed, corpus)
         rows = []
         for model in args.models.split(","):
-            rows += benchmark(model, args.codebook, corpus, Path(tmp) / f"cache-{model}")
+            rows += benchmark(model, args.codebook, corpus, Path(tmp) / f"cache-{model.replace('@', '-')}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"corpus: {args.n} synthetic transcripts (seed {args.seed}), codebook {args.codebook}")
     print(table(rows))

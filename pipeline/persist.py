@@ -249,7 +249,8 @@ def load_model(folder: Path, codebook: Codebook | None = None) -> EnsembleCoder 
     coder = build_coder(folder, manifest, book, None, arrays, texts)  # every file checked before the slow part
     embedding = coder.embedding if isinstance(coder, EnsembleCoder) else coder
     embedding.encoder = _matching_encoder(folder, manifest)
-    coder.fingerprint_ = folder_fingerprint(folder)
+    # the encoder's vectors count too: an int8 graph codes a few texts differently from the float32 one
+    coder.fingerprint_ = f"{folder_fingerprint(folder)}-{embedding.encoder.cache_key[:16]}"
     return coder
 
 

@@ -9,6 +9,7 @@ sentence it numbers.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import threading
@@ -46,7 +47,7 @@ def _import_spacy_without_torch() -> None:
         return
     sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
     try:
-        import spacy  # noqa: F401
+        importlib.import_module("spacy")
     finally:
         del sys.modules["torch"]
 

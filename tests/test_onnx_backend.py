@@ -11,6 +11,8 @@ import pytest
 
 from pipeline.classify import build_encoder
 from pipeline.classify.encoder import BACKEND_ENV, Encoder, default_backend
+from pipeline.classify.onnx_backend import INT8_RECORD, int8_graph
+from pipeline.evaluate import evaluate
 from pipeline.gold import read_gold
 from pipeline.persist import load_model
 from pipeline.paths import REPO_ROOT
@@ -78,7 +80,7 @@ def test_the_backend_can_be_forced_and_a_wrong_name_is_one_line(monkeypatch):
     monkeypatch.setenv(BACKEND_ENV, "torch")
     assert default_backend() == "torch"
     monkeypatch.setenv(BACKEND_ENV, "tensorflow")
-    with pytest.raises(ValueError, match="WOGCODE_ENCODER_BACKEND='tensorflow': use one of onnx, torch"):
+    with pytest.raises(ValueError, match="WOGCODE_ENCODER_BACKEND='tensorflow': use one of onnx, onnx-int8, torch"):
         default_backend()
     monkeypatch.delenv(BACKEND_ENV)
     assert default_backend() == "onnx"
@@ -108,3 +110,70 @@ def test_a_damaged_onnx_file_fails_the_check_and_is_re_exported_alone(tmp_path: 
     manifest = build_encoder.read_manifest(dest)
     assert build_encoder.sha256_file(dest / "model.onnx") == manifest["files"]["model.onnx"]
     assert not list(dest.glob(".model.onnx*"))  # no temp files left behind
+
+
+# ------------------------------------------------------------ the opt-in int8 graph
+
+
+@pytest.fixture(scope="module")
+def int8_encoder():
+    """The default encoder on the int8 copy of its graph, without the embedding cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BACKEND_ENV, "onnx-int8")
+        return Encoder.load(None, use_cache=False)
+
+
+def test_int8_vectors_are_close_to_float32_but_never_share_its_cache(encoders, int8_encoder):
+    onnx, _ = encoders
+    assert int8_encoder.backend == "onnx-int8"
+    a, b = onnx.encode(TEXTS), int8_encoder.encode(TEXTS)
+    cosines = np.sum(a * b, axis=1)
+    assert float(cosines.min()) >= 0.97
+    assert float(cosines.min()) < 0.9999  # a different graph: its vectors must not pass for float32 ones
+    assert int8_encoder.cache_key != onnx.cache_key
+    assert int8_encoder.checksum == onnx.checksum  # the shipped models load on it
+
+
+@pytest.mark.skipif(not DEV_GOLD.is_file(), reason="../shared/gold/dev.jsonl is not present")
+def test_int8_costs_the_shipped_models_at_most_0_01_gold_macro_f1(encoders, int8_encoder):
+    records = read_gold(DEV_GOLD)
+
+    def macro_f1(encoder: Encoder) -> float:
+        def coder(book):
+            loaded = load_model(REPO_ROOT / "models" / book.id)
+            loaded.embedding.encoder = encoder
+            return loaded
+
+        return evaluate(records, coder).overall.macro_f1
+
+    assert macro_f1(int8_encoder) >= macro_f1(encoders[0]) - 0.01
+
+
+def test_switching_to_int8_changes_the_coding_fingerprint(monkeypatch):
+    """Cached codings and 'up to date' runs of the float32 encoder are never reused for int8 (or back)."""
+    monkeypatch.setenv(BACKEND_ENV, "onnx")
+    float32 = load_model(REPO_ROOT / "models" / "perry6").fingerprint_
+    monkeypatch.setenv(BACKEND_ENV, "onnx-int8")
+    int8 = load_model(REPO_ROOT / "models" / "perry6").fingerprint_
+    assert float32 != int8
+    assert float32.split("-")[0] == int8.split("-")[0]  # the same model folder
+
+
+def test_the_int8_graph_is_built_once_and_rebuilt_the_same_when_damaged(tmp_path: Path):
+    source = build_encoder.default_encoder_dir()
+    dest = tmp_path / "e5"
+    dest.mkdir()
+    for name in ("model.onnx", build_encoder.MANIFEST):
+        (dest / name).symlink_to(source / name)
+    graph = int8_graph(dest)
+    assert graph == tmp_path / "e5-int8" / "model.onnx" and not (dest / "e5-int8").exists()
+    record = json.loads((graph.parent / INT8_RECORD).read_text())
+    assert build_encoder.sha256_file(graph) == record["sha256"]
+    built = graph.stat().st_mtime_ns
+    assert int8_graph(dest) == graph and graph.stat().st_mtime_ns == built  # reused, not rebuilt
+    with open(graph, "r+b") as handle:
+        handle.seek(2_000_000)
+        handle.write(b"\x00" * 32)
+    assert int8_graph(dest) == graph
+    assert build_encoder.sha256_file(graph) == record["sha256"]  # rebuilt: the same bytes as before
+    assert not list(graph.parent.glob(".model.onnx*"))

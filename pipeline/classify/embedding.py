@@ -78,9 +78,15 @@ ZERO_SHOT_TEMPERATURE = 0.01  # cosines differ by hundredths; this spreads them 
 ABSTENTIONS = ("class", "threshold", "gate")  # how uncoded training texts are used (see the module docstring)
 
 
-@lru_cache(maxsize=1)
 def default_encoder() -> Any:
-    """The shared default encoder (multilingual-e5-small), loaded once per process."""
+    """The shared default encoder (multilingual-e5-small), loaded once per process and backend."""
+    from pipeline.classify.encoder import default_backend
+
+    return _default_encoder(default_backend())
+
+
+@lru_cache(maxsize=1)
+def _default_encoder(backend: str) -> Any:
     from pipeline.classify.encoder import Encoder
 
     return Encoder.load(None)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +30,9 @@ import numpy as np
 ONNX_FILE = "model.onnx"
 #: Bump when :func:`export_onnx` would write different bytes: the encoder folder re-exports its graph.
 EXPORT_RECIPE = 1
+#: Bump when :func:`quantise_int8`'s settings change: the cached int8 graph is rebuilt.
+INT8_RECIPE = 1
+INT8_RECORD = "int8.json"
 OPSET = 17
 EXPORT_SAMPLE = "passage: contoh kalimat pendek untuk ekspor"
 #: Texts per session run, measured on 2 cores with token-length-sorted batches (benchmarks/encode_speed.py).
@@ -124,10 +129,62 @@ def quantise_int8(source: Path, target: Path, ffn_only: bool = False) -> Path:
     del graph
     if ffn_only:
         matmuls = [name for name in matmuls if "/attention/" not in name]
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     op_types_to_quantize=["MatMul"], nodes_to_quantize=matmuls,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    logging.disable(logging.WARNING)  # onnxruntime logs advice on pre-processing, meant for image models
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_quantize=matmuls,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        logging.disable(logging.NOTSET)
     return Path(target)
+
+
+def int8_graph(folder: Path) -> Path:
+    """The int8 copy of ``folder``'s graph: built on first use (~8 s, same bytes every time), then reused.
+
+    It lives in a sibling folder (``<folder>-int8``), since the encoder folder
+    holds exactly the files its manifest records.  A record there names the
+    source graph's sha256 and the copy's own; while the copy's size and mtime
+    are unchanged it is trusted, otherwise it is hashed again, and rebuilt if
+    it does not match (or if the source graph or the recipe changed).
+    """
+    from pipeline.classify.build_encoder import read_manifest, sha256_file
+
+    home = folder.parent / f"{folder.name}-int8"
+    graph, record_path = home / ONNX_FILE, home / INT8_RECORD
+    wanted = {"recipe": INT8_RECIPE, "source_sha256": (read_manifest(folder) or {}).get("files", {}).get(ONNX_FILE)}
+    record = _read_json(record_path)
+    if graph.is_file() and {k: record.get(k) for k in wanted} == wanted:
+        if record.get("stat") == _stat(graph):
+            return graph
+        if sha256_file(graph) == record.get("sha256"):
+            _write_json(record_path, record | {"stat": _stat(graph)})
+            return graph
+    home.mkdir(parents=True, exist_ok=True)
+    temp = home / f".{ONNX_FILE}.{os.getpid()}.tmp"
+    try:
+        quantise_int8(folder / ONNX_FILE, temp)
+        digest = sha256_file(temp)
+        os.replace(temp, graph)
+    finally:
+        temp.unlink(missing_ok=True)
+    _write_json(record_path, wanted | {"sha256": digest, "stat": _stat(graph)})
+    return graph
+
+
+def _stat(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns]
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` atomically (a read-only cache keeps working: the graph is then just hashed each time)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        temp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ run
@@ -159,11 +216,11 @@ class OnnxSentenceEncoder:
     """An exported encoder folder run by ONNX Runtime: texts -> L2-normalised float32 vectors.
 
     Tokenises with the folder's ``tokenizer.json`` and truncates to its
-    ``max_seq_length`` as sentence-transformers does; ``onnx_file`` names the
-    graph inside the folder.
+    ``max_seq_length`` as sentence-transformers does; ``graph`` is another
+    graph of the same network (the int8 copy) instead of the folder's own.
     """
 
-    def __init__(self, folder: Path, threads: int, onnx_file: str = ONNX_FILE) -> None:
+    def __init__(self, folder: Path, threads: int, graph: Path | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -178,7 +235,7 @@ class OnnxSentenceEncoder:
         self.tokenizer.no_padding()
         pad_id = self.tokenizer.token_to_id(str(_read_json(folder / "tokenizer_config.json").get("pad_token", "")))
         self._pad_id = pad_id if pad_id is not None else 0
-        self.session = ort.InferenceSession(str(folder / onnx_file), session_options(threads),
+        self.session = ort.InferenceSession(str(graph or folder / ONNX_FILE), session_options(threads),
                                             providers=["CPUExecutionProvider"])
 
     def get_embedding_dimension(self) -> int:

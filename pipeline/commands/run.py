@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -33,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="keep no copy of the corpus text in the resume cache (a killed run then starts over)")
     parser.add_argument("--force", action="store_true",
                         help="run even when OUT already holds the outputs of this exact run")
+    parser.add_argument("--encoder-backend", choices=("onnx", "onnx-int8", "torch"), default=None,
+                        help="how the default encoder runs (default: onnx, or $WOGCODE_ENCODER_BACKEND); onnx-int8 "
+                             "encodes ~1.8x faster, with the same gold macro-F1 but ~2%% of predictions changed")
     parser.add_argument("--dask-address", default=None,
                         help="run the per-document tasks on an existing Dask cluster (tcp://host:8786)")
     parser.add_argument("--dask-local", type=int, default=0, metavar="N",
@@ -82,6 +87,29 @@ def current_run_key(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the flow, then print what was read, how units were coded, and where the report is."""
+    with encoder_backend(args.encoder_backend):  # before the encoder loads (in the preflight)
+        return _run(args)
+
+
+@contextmanager
+def encoder_backend(name: str | None) -> Iterator[None]:
+    """Within the block, the default encoder runs on ``name`` (None: unchanged)."""
+    from pipeline.classify.encoder import BACKEND_ENV
+
+    saved = os.environ.get(BACKEND_ENV)
+    if name:
+        os.environ[BACKEND_ENV] = name
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(BACKEND_ENV, None)
+        else:
+            os.environ[BACKEND_ENV] = saved
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The body of :func:`run`."""
     preflight(args)
     from pipeline.up_to_date import finished_run
 
