@@ -1,6 +1,6 @@
 """Benchmark the main job and print one table (a script, never a timed test).
 
-    python benchmarks/run.py [--n 20] [--seed 7] [--models lexicon,default] [--codebook perry6]
+    python benchmarks/run.py [--n 20] [--seed 7] [--models lexicon,default] [--codebook perry6] [--novel]
 
 For each model it runs, in a fresh child process each time so numbers are
 honest: cold start (process start to first unit coded), every stage on the
@@ -149,18 +149,21 @@ def main() -> None:
     parser.add_argument("--models", default="lexicon,default",
                         help="comma-separated; a model may name an encoder backend: default@onnx-int8")
     parser.add_argument("--codebook", default="perry6")
+    parser.add_argument("--novel", action="store_true",
+                        help="every answer sentence distinct, so the encoder cannot reuse vectors (make_corpus.py)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
     from make_corpus import make_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
-        make_corpus(args.n, args.seed, corpus)
+        make_corpus(args.n, args.seed, corpus, args.novel)
         rows = []
         for model in args.models.split(","):
             rows += benchmark(model, args.codebook, corpus, Path(tmp) / f"cache-{model.replace('@', '-')}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"corpus: {args.n} synthetic transcripts (seed {args.seed}), codebook {args.codebook}")
+          f"corpus: {args.n} synthetic transcripts (seed {args.seed}{', novel' if args.novel else ''}), "
+          f"codebook {args.codebook}")
     print(table(rows))
 
 

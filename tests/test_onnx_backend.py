@@ -159,12 +159,17 @@ def test_switching_to_int8_changes_the_coding_fingerprint(monkeypatch):
     assert float32.split("-")[0] == int8.split("-")[0]  # the same model folder
 
 
-def test_the_int8_graph_is_built_once_and_rebuilt_the_same_when_damaged(tmp_path: Path):
-    source = build_encoder.default_encoder_dir()
-    dest = tmp_path / "e5"
+def linked_encoder(dest: Path) -> Path:
+    """A folder of symlinks to the built encoder's files (its sibling ``-int8`` folder is then a temp one)."""
     dest.mkdir()
-    for name in ("model.onnx", build_encoder.MANIFEST):
-        (dest / name).symlink_to(source / name)
+    for path in build_encoder.default_encoder_dir().iterdir():
+        if not path.name.startswith("."):
+            (dest / path.name).symlink_to(path)
+    return dest
+
+
+def test_the_int8_graph_is_built_once_and_rebuilt_the_same_when_damaged(tmp_path: Path):
+    dest = linked_encoder(tmp_path / "e5")
     graph = int8_graph(dest)
     assert graph == tmp_path / "e5-int8" / "model.onnx" and not (dest / "e5-int8").exists()
     record = json.loads((graph.parent / INT8_RECORD).read_text())
@@ -177,3 +182,13 @@ def test_the_int8_graph_is_built_once_and_rebuilt_the_same_when_damaged(tmp_path
     assert int8_graph(dest) == graph
     assert build_encoder.sha256_file(graph) == record["sha256"]  # rebuilt: the same bytes as before
     assert not list(graph.parent.glob(".model.onnx*"))
+
+
+def test_an_int8_graph_that_disagrees_with_float32_is_refused_and_not_kept(tmp_path: Path, monkeypatch):
+    from pipeline.classify import onnx_backend
+
+    dest = linked_encoder(tmp_path / "e5")
+    monkeypatch.setattr(onnx_backend, "MIN_INT8_AGREEMENT", 1.5)  # no graph can pass: stands in for a broken one
+    with pytest.raises(RuntimeError, match="the int8 graph disagrees with the float32 one"):
+        int8_graph(dest)
+    assert not list((tmp_path / "e5-int8").iterdir())  # neither the graph nor a temp file nor a record

@@ -33,6 +33,8 @@ EXPORT_RECIPE = 1
 #: Bump when :func:`quantise_int8`'s settings change: the cached int8 graph is rebuilt.
 INT8_RECIPE = 1
 INT8_RECORD = "int8.json"
+#: Lowest cosine allowed between the int8 and float32 graphs on the build's check sentences (measured ~0.99).
+MIN_INT8_AGREEMENT = 0.97
 OPSET = 17
 EXPORT_SAMPLE = "passage: contoh kalimat pendek untuk ekspor"
 #: Texts per session run, measured on 2 cores with token-length-sorted batches (benchmarks/encode_speed.py).
@@ -164,12 +166,26 @@ def int8_graph(folder: Path) -> Path:
     temp = home / f".{ONNX_FILE}.{os.getpid()}.tmp"
     try:
         quantise_int8(folder / ONNX_FILE, temp)
+        lowest = float(int8_agreement(folder, temp).min())
+        if lowest < MIN_INT8_AGREEMENT:  # e.g. another onnxruntime's quantiser: never code with a broken graph
+            raise RuntimeError(f"{graph}: the int8 graph disagrees with the float32 one (lowest cosine "
+                               f"{lowest:.3f} < {MIN_INT8_AGREEMENT}); use the default onnx backend")
         digest = sha256_file(temp)
         os.replace(temp, graph)
     finally:
         temp.unlink(missing_ok=True)
-    _write_json(record_path, wanted | {"sha256": digest, "stat": _stat(graph)})
+    _write_json(record_path, wanted | {"sha256": digest, "stat": _stat(graph), "lowest_cosine": round(lowest, 6)})
     return graph
+
+
+def int8_agreement(folder: Path, graph: Path) -> np.ndarray:
+    """Per-sentence cosine between an int8 graph and the folder's float32 one, on the build's check sentences."""
+    from pipeline.classify.build_encoder import CHECK_SENTENCES, PASSAGE_PROMPT
+
+    texts = list(CHECK_SENTENCES)
+    full = OnnxSentenceEncoder(folder, 1).encode(texts, prompt=PASSAGE_PROMPT)
+    small = OnnxSentenceEncoder(folder, 1, graph).encode(texts, prompt=PASSAGE_PROMPT)
+    return np.sum(full * small, axis=1)
 
 
 def _stat(path: Path) -> list[int]:
