@@ -222,6 +222,10 @@ def model_card(manifest: dict[str, Any], name: str) -> str:
             f"- embedding only: macro-F1 {cv['embedding_only_macro_f1']:.3f}; "
             f"lexicon only: {cv['lexicon_only_macro_f1']:.3f}",
         ]
+        ruled = cv.get("with_pipeline_rules")
+        if ruled:
+            lines.append(f"- as a run outputs them (interviewer turns and non-findings thesis sections uncoded by "
+                         f"rule): macro-F1 {ruled['macro_f1']:.3f}, kappa {ruled['kappa']:.3f}")
     lines += [
         "", "## Limits", "",
         "Trained on few studies; thesis units are labelled by the dimension heading they stand under, "

@@ -43,7 +43,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from sklearn.metrics import f1_score
 from pipeline.classify.embedding import ABSTENTIONS, EmbeddingCoder
 from pipeline.classify.ensemble import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, EnsembleCoder, average, decide_rows
 from pipeline.codebook import Codebook, heading_key, list_codebooks
+from pipeline.findings import THESIS_KINDS, heading_title, non_findings_heading
 from pipeline.paths import LEXICONS
 from pipeline.schema import UNCODED, VALENCES
 
@@ -73,14 +73,13 @@ UNCODED_SOURCES = {
     "section": "thesis sections that are not findings",
     "uncoded_list": "lexicons/uncoded_examples.yaml",
 }
+#: Sources of ``uncoded`` examples that a run never sends to a coder (see :func:`with_pipeline_rules`).
+RULED_SOURCES = ("interviewer", "section")
 CODEBOOK_STUDY = "codebook"
 UNCODED_LIST = LEXICONS / "uncoded_examples.yaml"
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 THRESHOLDS = tuple(round(t, 2) for t in np.linspace(0.0, 0.9, 19))  # ensemble abstention thresholds tried in CV
 ABSTENTION_MODES = ABSTENTIONS  # how the embedding head learns uncoded; compared in cross-validation
-THESIS_KINDS = ("narrative", "quote")
-#: Heading numbering: "4.2 ", "4.2. ", "1. ", "1) ", "3 ", "a. ", "IV. " (after markdown marks).
-NUMBERING = re.compile(r"^[\s*#_]*(?:\d+(?:\.\d+)*[.)]?\s+|\d+(?:\.\d+)*[.)]|(?:[A-Za-z]|[IVXLivxl]+)[.)]\s*)?")
 
 
 class TrainingDataError(ValueError):
@@ -145,11 +144,6 @@ def gold_examples(path: Path, book: Codebook) -> list[TrainingExample]:
         for r in read_gold(path)
         if r.framework == book.id
     ]
-
-
-def heading_title(component: str) -> str:
-    """A section-path component without its numbering and markdown ("4.2 Hasil" -> "Hasil")."""
-    return NUMBERING.sub("", component).strip(" *#_:")
 
 
 def heading_table(book: Codebook) -> dict[str, str]:
@@ -217,30 +211,6 @@ def uncoded_list_examples(path: Path = UNCODED_LIST) -> list[TrainingExample]:
     groups = read_uncoded_list(path)["utterances"]
     study = f"uncoded list:{path.name}"
     return [TrainingExample(text.strip(), UNCODED, "", study, "uncoded_list") for texts in groups.values() for text in texts]
-
-
-def non_findings_heading(section: str, headings: Sequence[str]) -> str | None:
-    """The heading of ``section`` that marks its text as not findings, or None.
-
-    Any heading of the path counts ("Pendahuluan > 1.1 Latar Belakang" and
-    "Tinjauan Pustaka > Koordinasi" are both not findings).  A heading
-    matches an entry of ``headings`` (heading keys) when its title is that
-    entry, or, for an entry ending in " ...", starts with the rest of it
-    followed by a space.
-    """
-    for component in (c for c in section.split(" > ") if c.strip()):
-        title = heading_key(heading_title(component))
-        if any(_heading_matches(title, entry) for entry in headings):
-            return component.strip()
-    return None
-
-
-def _heading_matches(title: str, entry: str) -> bool:
-    """Whether a heading title matches one entry of ``non_findings_headings``."""
-    if entry.endswith(" ..."):
-        stem = entry[: -len(" ...")]
-        return title == stem or title.startswith(stem + " ")
-    return title == entry
 
 
 def interviewer_examples(units: Sequence[Any], study: str) -> list[TrainingExample]:
@@ -593,6 +563,7 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
             f1_score(gold, lexicon.predict([e.text for e in held]), average="macro", zero_division=0)
         ),
         "coded_texts": coded_text_metrics(gold, predicted),
+        "with_pipeline_rules": score_metrics(gold, with_pipeline_rules(held, predicted)),
         "uncoded_recall_by_source": uncoded_recall(held, predicted, key=lambda e: e.source),
         "uncoded_recall_by_study": uncoded_recall(held, predicted, key=lambda e: e.study),
         "valence_n": len(labelled),
@@ -614,6 +585,16 @@ def score_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, An
         "kappa": None if np.isnan(scores.kappa) else scores.kappa,
         "per_code": scores.per_code,
     }
+
+
+def with_pipeline_rules(held: Sequence[TrainingExample], predicted: Sequence[str]) -> list[str]:
+    """The predictions as a run outputs them: the texts a run never sends to a coder are ``uncoded``.
+
+    Interviewer turns and units under non-findings headings are uncoded by rule
+    (:func:`pipeline.classify.base.why_not_coded`), and those are exactly the
+    ``interviewer`` and ``section`` examples.
+    """
+    return [UNCODED if e.source in RULED_SOURCES else code for e, code in zip(held, predicted)]
 
 
 def coded_text_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any] | None:
@@ -766,6 +747,10 @@ def cv_report(result: CrossValidation) -> list[str]:
         "  macro-F1 by abstention: " + ", ".join(f"{k} {v:.3f}" for k, v in m["macro_f1_by_abstention"].items())
         + f"; with the settings chosen without the scored study: {m['macro_f1_tuning_held_out']:.3f}",
     ]
+    ruled = m.get("with_pipeline_rules")
+    if ruled:
+        lines.append(f"  as a run outputs them (interviewer turns and non-findings sections uncoded by rule): "
+                     f"macro-F1 {fmt(ruled['macro_f1'])}, kappa {fmt(ruled['kappa'])}")
     coded = m.get("coded_texts")
     if coded:
         lines.append(

@@ -34,3 +34,35 @@ def test_interviewer_turns_can_be_coded_on_request() -> None:
     codings = code_units(LexiconCoder(load_codebook("perry6")), frame, code_interviewer=True)
     question = codings[frame["speaker_role"].eq("interviewer").to_numpy()]
     assert question["code"].tolist() == ["koordinasi"]
+
+
+THESIS = ("# Koordinasi MPP Kota Padang\n\n"
+          "## ABSTRAK\n\nKoordinasi antar instansi di MPP sudah rutin lewat rapat koordinasi bulanan.\n\n"
+          "## BAB II TINJAUAN PUSTAKA\n\n### 2.1 Koordinasi\n\n"
+          "Koordinasi antar instansi menurut para ahli adalah rapat koordinasi yang rutin.\n\n"
+          "## BAB IV HASIL PENELITIAN\n\n### 4.1 Koordinasi\n\n"
+          "Koordinasi antar instansi di MPP sudah rutin lewat rapat koordinasi bulanan.\n")
+
+
+def test_a_thesis_abstract_and_literature_review_are_not_coded_as_findings() -> None:
+    _, units = units_from_text(THESIS, "skripsi.md")
+    frame = units_frame(units)
+    codings = code_units(LexiconCoder(load_codebook("perry6")), frame)
+    prose = frame["kind"].eq("narrative").to_numpy()
+    by_section = dict(zip(frame.loc[prose, "section"], codings.loc[prose, "code"]))
+    reasons = dict(zip(frame.loc[prose, "section"], (json.loads(e)["reason"] for e in codings.loc[prose, "evidence"])))
+    findings = [s for s in by_section if "HASIL" in s]
+    assert len(by_section) == 3 and len(findings) == 1
+    assert by_section[findings[0]] == "koordinasi"  # the same sentence, in the findings chapter
+    for section, code in by_section.items():
+        if section not in findings:
+            assert code == "uncoded"
+            assert reasons[section].startswith("not findings: under the heading '")
+
+
+def test_the_non_findings_rule_is_for_thesis_prose_not_interview_turns() -> None:
+    from pipeline.classify.base import why_not_coded
+
+    assert why_not_coded("narrative", "", False, "BAB II > Tinjauan Pustaka > Koordinasi") is not None
+    assert why_not_coded("utterance", "informant", False, "Pendahuluan") is None
+    assert why_not_coded("narrative", "", False, "BAB IV > 4.2 Hasil Penelitian > 1. Koordinasi") is None

@@ -23,6 +23,7 @@ from pipeline.train import (
     thesis_examples,
     train,
     uncoded_list_examples,
+    with_pipeline_rules,
 )
 
 TRANSCRIPT = """Kota: Kota Contoh
@@ -146,6 +147,8 @@ def test_non_findings_headings_come_from_the_lexicon_file(section, expected):
 def test_heading_numbers_are_stripped_whatever_their_style():
     assert [heading_title(h) for h in ("4.2 Hasil Penelitian", "4.2. Hasil", "1. Koordinasi", "3 Hasil", "IV. HASIL", "### **b. Integrasi**")] == [
         "Hasil Penelitian", "Hasil", "Koordinasi", "Hasil", "HASIL", "Integrasi"]
+    assert [heading_title(h) for h in ("BAB II TINJAUAN PUSTAKA", "Bab 3. Metode Penelitian", "BAB IV", "Babak Baru")] == [
+        "TINJAUAN PUSTAKA", "Metode Penelitian", "", "Babak Baru"]
 
 
 def test_the_uncoded_list_has_both_sides_of_the_conversation():
@@ -194,6 +197,7 @@ def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(p
     assert set(metrics["studies"]) == {"A", "codebook", "uncoded list:uncoded_examples.yaml"}
     assert metrics["uncoded_recall_by_source"]["uncoded_list"]["n"] == len(uncoded_list_examples())
     assert metrics["coded_texts"]["n"] == len(codebook_examples(perry6)) + len(STUDY_A)
+    assert metrics["with_pipeline_rules"]["n"] == metrics["n"]
 
 
 def test_several_gold_files_all_become_training_data(perry6, tmp_path):
@@ -244,3 +248,12 @@ def test_a_pseudonymised_model_folder_keeps_no_name_or_phone(perry6, tmp_path, c
     for secret in ("Sutrisno", "Ibu RS", "0812-3456-7890"):
         assert secret not in saved
     assert json.loads((out / "manifest.json").read_text())["training"]["pseudonymised"] is True
+
+
+def test_run_rules_turn_interviewer_and_non_findings_examples_uncoded_and_nothing_else():
+    held = [TrainingExample("Bagaimana koordinasinya?", "uncoded", "", "A", "interviewer"),
+            TrainingExample("Koordinasi menurut teori ...", "uncoded", "", "A", "section"),
+            TrainingExample("Selamat pagi, Bu.", "uncoded", "", "list", "uncoded_list"),
+            TrainingExample("Rapat koordinasi tiap bulan.", "koordinasi", "", "A", "thesis")]
+    predicted = ["koordinasi", "koordinasi", "koordinasi", "integrasi"]
+    assert with_pipeline_rules(held, predicted) == ["uncoded", "uncoded", "koordinasi", "integrasi"]

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from pipeline.codebook import Codebook
+from pipeline.findings import THESIS_KINDS, non_findings_heading
 from pipeline.schema import CODABLE_KINDS, UNCODED, Coding
 
 
@@ -61,16 +62,22 @@ def uncodable(why: str) -> Prediction:
     return Prediction(UNCODED, 0.0, "neutral", reason=why)
 
 
-def why_not_coded(kind: str, speaker_role: str, code_interviewer: bool) -> str | None:
+def why_not_coded(kind: str, speaker_role: str, code_interviewer: bool, section: str = "") -> str | None:
     """Why a unit is never sent to the coder, or None if it is coded.
 
     Structure (headings, headers, captions, references) is not speech; interviewer
-    turns are questions and prompts, which the codebooks leave uncoded.
+    turns are questions and prompts, which the codebooks leave uncoded; a thesis's
+    abstract, introduction, method and literature review are not its findings
+    (:mod:`pipeline.findings`).
     """
     if kind not in CODABLE_KINDS:
         return f"{kind} units are not coded"
     if speaker_role == "interviewer" and not code_interviewer:
         return "interviewer turns are not coded (questions and prompts)"
+    if kind in THESIS_KINDS and isinstance(section, str) and section:
+        heading = non_findings_heading(section)
+        if heading is not None:
+            return f"not findings: under the heading '{heading}' (lexicons/uncoded_examples.yaml)"
     return None
 
 
@@ -78,7 +85,8 @@ def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text",
                code_interviewer: bool = False) -> pd.DataFrame:
     """One Coding row per unit (``uncoded`` included, with the reason), in unit order."""
     roles = units["speaker_role"] if "speaker_role" in units else pd.Series("", index=units.index)
-    reasons = [why_not_coded(k, r, code_interviewer) for k, r in zip(units["kind"], roles)]
+    sections = units["section"] if "section" in units else pd.Series("", index=units.index)
+    reasons = [why_not_coded(k, r, code_interviewer, s) for k, r, s in zip(units["kind"], roles, sections)]
     codable = [reason is None for reason in reasons]
     texts = units.loc[codable, text_column].astype(str).tolist()
     predictions = iter(coder.explain(texts)) if texts else iter(())
