@@ -30,8 +30,7 @@ def ingest_fingerprint() -> str:
     return f"{__version__}-{hash_files(files)}"
 
 
-
-CODING_SOURCES = ("classify/*.py", "codebook.py")
+CODING_SOURCES = ("classify/*.py", "codebook.py", "findings.py")
 
 
 @lru_cache(maxsize=1)
