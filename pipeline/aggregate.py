@@ -62,6 +62,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.codebook import Code, Codebook
+from pipeline.findings import outside_findings
 from pipeline.schema import CODABLE_KINDS, UNCODED, VALENCES
 
 #: Levels from broad to narrow (the order of rows in the evidence table).
@@ -161,8 +162,9 @@ def _codings_for(codings: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
 def evidence_units(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """Units that count as evidence, joined with their coding for ``codebook``, plus a ``source`` column.
 
-    Codable kinds only, no interviewer or cited-literature units, and only units
-    coded for this codebook (``uncoded`` included: they are the denominator of shares).
+    Codable kinds only, no interviewer or cited-literature units, no thesis text
+    outside its findings (:mod:`pipeline.findings`), and only units coded for
+    this codebook (``uncoded`` included: they are the denominator of shares).
     """
     _require_columns(units, _UNIT_COLUMNS, "units")
     mine = _codings_for(codings, codebook)
@@ -174,6 +176,9 @@ def evidence_units(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codeboo
     text_columns = [c for c in keep if c not in ("start", "end")]
     frame[text_columns] = frame[text_columns].fillna("").astype(str)
     frame = frame[frame["kind"].isin(CODABLE_KINDS) & ~frame["speaker_role"].isin(_NOT_EVIDENCE_ROLES)]
+    if "section" in units.columns:
+        outside = outside_findings(units["kind"], units["section"])
+        frame = frame[~frame["unit_id"].isin(set(units["unit_id"][outside]))]
     frame = frame.assign(score=frame["score"].astype(float), source=_sources(frame))
     return frame.sort_values("unit_id", kind="stable").reset_index(drop=True)
 

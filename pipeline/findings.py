@@ -12,7 +12,7 @@ headings are listed in ``lexicons/uncoded_examples.yaml``
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from pipeline.codebook import heading_key
@@ -65,3 +65,9 @@ def _heading_matches(title: str, entry: str) -> bool:
         stem = entry[: -len(" ...")]
         return title == stem or title.startswith(stem + " ")
     return title == entry
+
+
+def outside_findings(kinds: Iterable[str], sections: Iterable[object]) -> list[bool]:
+    """Per unit: thesis prose under a non-findings heading (never coded, never evidence)."""
+    return [kind in THESIS_KINDS and isinstance(section, str) and bool(section)
+            and non_findings_heading(section) is not None for kind, section in zip(kinds, sections)]

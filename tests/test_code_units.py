@@ -66,3 +66,17 @@ def test_the_non_findings_rule_is_for_thesis_prose_not_interview_turns() -> None
     assert why_not_coded("narrative", "", False, "BAB II > Tinjauan Pustaka > Koordinasi") is not None
     assert why_not_coded("utterance", "informant", False, "Pendahuluan") is None
     assert why_not_coded("narrative", "", False, "BAB IV > 4.2 Hasil Penelitian > 1. Koordinasi") is None
+
+
+def test_thesis_text_outside_its_findings_is_no_evidence_and_not_offered_for_review() -> None:
+    from pipeline.aggregate import evidence_units
+    from pipeline.review import review_queue
+
+    _, units = units_from_text(THESIS, "skripsi.md")
+    frame = units_frame(units)
+    book = load_codebook("perry6")
+    codings = code_units(LexiconCoder(book), frame)
+    findings = frame.loc[frame["kind"].eq("narrative") & frame["section"].str.contains("HASIL"), "unit_id"].tolist()
+    assert evidence_units(frame, codings, book)["unit_id"].tolist() == findings
+    coded = frame.merge(codings, on="unit_id")
+    assert review_queue(coded)["unit_id"].tolist() == findings
