@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from pipeline.classify.base import code_units
 from pipeline.classify.lexicon import LexiconCoder
 from pipeline.codebook import load_codebook
@@ -15,10 +17,14 @@ TEXT = ("Kota: Kota Padang\nInforman: Ibu NK\n\n"
         "I: Koordinasi antar instansi sudah rutin lewat rapat koordinasi bulanan.\n")
 
 
+def coded(text: str, name: str, **options: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The units of ``text`` and their perry6 lexicon codings."""
+    frame = units_frame(units_from_text(text, name)[1])
+    return frame, code_units(LexiconCoder(load_codebook("perry6")), frame, **options)
+
+
 def test_every_unit_has_a_row_and_interviewer_questions_are_uncoded() -> None:
-    _, units = units_from_text(TEXT, "w.txt")
-    frame = units_frame(units)
-    codings = code_units(LexiconCoder(load_codebook("perry6")), frame)
+    frame, codings = coded(TEXT, "w.txt")
     assert codings["unit_id"].tolist() == frame["unit_id"].tolist()
     by_role = dict(zip(frame["speaker_role"] + ":" + frame["kind"], codings["code"]))
     assert by_role["interviewer:utterance"] == "uncoded"
@@ -29,9 +35,7 @@ def test_every_unit_has_a_row_and_interviewer_questions_are_uncoded() -> None:
 
 
 def test_interviewer_turns_can_be_coded_on_request() -> None:
-    _, units = units_from_text(TEXT, "w.txt")
-    frame = units_frame(units)
-    codings = code_units(LexiconCoder(load_codebook("perry6")), frame, code_interviewer=True)
+    frame, codings = coded(TEXT, "w.txt", code_interviewer=True)
     question = codings[frame["speaker_role"].eq("interviewer").to_numpy()]
     assert question["code"].tolist() == ["koordinasi"]
 
@@ -45,9 +49,7 @@ THESIS = ("# Koordinasi MPP Kota Padang\n\n"
 
 
 def test_a_thesis_abstract_and_literature_review_are_not_coded_as_findings() -> None:
-    _, units = units_from_text(THESIS, "skripsi.md")
-    frame = units_frame(units)
-    codings = code_units(LexiconCoder(load_codebook("perry6")), frame)
+    frame, codings = coded(THESIS, "skripsi.md")
     prose = frame["kind"].eq("narrative").to_numpy()
     by_section = dict(zip(frame.loc[prose, "section"], codings.loc[prose, "code"]))
     reasons = dict(zip(frame.loc[prose, "section"], (json.loads(e)["reason"] for e in codings.loc[prose, "evidence"])))
@@ -72,11 +74,7 @@ def test_thesis_text_outside_its_findings_is_no_evidence_and_not_offered_for_rev
     from pipeline.aggregate import evidence_units
     from pipeline.review import review_queue
 
-    _, units = units_from_text(THESIS, "skripsi.md")
-    frame = units_frame(units)
-    book = load_codebook("perry6")
-    codings = code_units(LexiconCoder(book), frame)
+    frame, codings = coded(THESIS, "skripsi.md")
     findings = frame.loc[frame["kind"].eq("narrative") & frame["section"].str.contains("HASIL"), "unit_id"].tolist()
-    assert evidence_units(frame, codings, book)["unit_id"].tolist() == findings
-    coded = frame.merge(codings, on="unit_id")
-    assert review_queue(coded)["unit_id"].tolist() == findings
+    assert evidence_units(frame, codings, load_codebook("perry6"))["unit_id"].tolist() == findings
+    assert review_queue(frame.merge(codings, on="unit_id"))["unit_id"].tolist() == findings
