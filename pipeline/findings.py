@@ -51,12 +51,18 @@ def non_findings_heading(section: str, headings: Sequence[str] | None = None) ->
     when its title is that entry, or, for an entry ending in " ...", starts
     with the rest of it followed by a space.
     """
-    entries = non_findings_headings() if headings is None else headings
+    if headings is None:  # the lexicon's list: every unit of a section asks the same question
+        return _lexicon_heading(section)
     for component in (c for c in section.split(" > ") if c.strip()):
         title = heading_key(heading_title(component))
-        if any(_heading_matches(title, entry) for entry in entries):
+        if any(_heading_matches(title, entry) for entry in headings):
             return component.strip()
     return None
+
+
+@lru_cache(maxsize=4096)
+def _lexicon_heading(section: str) -> str | None:
+    return non_findings_heading(section, non_findings_headings())
 
 
 def _heading_matches(title: str, entry: str) -> bool:
