@@ -149,14 +149,15 @@ def test_int8_costs_the_shipped_models_at_most_0_01_gold_macro_f1(encoders, int8
     assert macro_f1(int8_encoder) >= macro_f1(encoders[0]) - 0.01
 
 
-def test_switching_to_int8_changes_the_coding_fingerprint(monkeypatch):
+def test_switching_to_int8_changes_the_coding_fingerprint_and_every_coding_says_so(monkeypatch):
     """Cached codings and 'up to date' runs of the float32 encoder are never reused for int8 (or back)."""
     monkeypatch.setenv(BACKEND_ENV, "onnx")
-    float32 = load_model(REPO_ROOT / "models" / "perry6").fingerprint_
+    float32 = load_model(REPO_ROOT / "models" / "perry6")
     monkeypatch.setenv(BACKEND_ENV, "onnx-int8")
-    int8 = load_model(REPO_ROOT / "models" / "perry6").fingerprint_
-    assert float32 != int8
-    assert float32.split("-")[0] == int8.split("-")[0]  # the same model folder
+    int8 = load_model(REPO_ROOT / "models" / "perry6")
+    assert float32.fingerprint_ != int8.fingerprint_
+    assert float32.fingerprint_.split("-")[0] == int8.fingerprint_.split("-")[0]  # the same model folder
+    assert int8.model_id == float32.model_id + "+onnx-int8"  # the model column of every unit row
 
 
 def linked_encoder(dest: Path) -> Path:

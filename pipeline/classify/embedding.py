@@ -78,6 +78,21 @@ ZERO_SHOT_TEMPERATURE = 0.01  # cosines differ by hundredths; this spreads them 
 ABSTENTIONS = ("class", "threshold", "gate")  # how uncoded training texts are used (see the module docstring)
 
 
+#: Encoder backends whose vectors differ from the model's own float32 ones: named in every coding's model id.
+LOSSY_BACKENDS = ("onnx-int8",)
+
+
+def encoder_suffix(encoder: Any) -> str:
+    """``+<backend>`` when ``encoder`` (None: the default one) runs a lossy copy of its network, else ``""``."""
+    from pipeline.classify.encoder import default_backend
+
+    try:
+        backend = default_backend() if encoder is None else getattr(encoder, "backend", "")
+    except ValueError:  # a wrong $WOGCODE_ENCODER_BACKEND fails where the encoder loads, not here
+        return ""
+    return f"+{backend}" if backend in LOSSY_BACKENDS else ""
+
+
 def default_encoder() -> Any:
     """The shared default encoder (multilingual-e5-small), loaded once per process and backend."""
     from pipeline.classify.encoder import default_backend
@@ -154,10 +169,10 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
 
     @property
     def model_id(self) -> str:
-        """``embedding:<codebook>@<hash>`` plus ``/<name>`` once saved or loaded."""
+        """``embedding:<codebook>@<hash>`` plus ``/<name>`` once saved or loaded, plus ``+onnx-int8`` on that encoder."""
         name = getattr(self, "name_", "")
         base = f"embedding:{self.codebook.id}@{self.codebook.content_hash}"
-        return f"{base}/{name}" if name else base
+        return (f"{base}/{name}" if name else base) + encoder_suffix(self.encoder)
 
     @property
     def classes_(self) -> np.ndarray:

@@ -37,7 +37,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.classify.base import Prediction
-from pipeline.classify.embedding import EmbeddingCoder, _as_texts
+from pipeline.classify.embedding import EmbeddingCoder, _as_texts, encoder_suffix
 from pipeline.schema import UNCODED
 
 VALENCE_SOURCES = ("lexicon", "embedding")
@@ -106,10 +106,10 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
 
     @property
     def model_id(self) -> str:
-        """``ensemble:<codebook>@<hash>`` plus ``/<name>`` once saved or loaded."""
+        """``ensemble:<codebook>@<hash>`` plus ``/<name>`` once saved or loaded, plus ``+onnx-int8`` on that encoder."""
         name = getattr(self, "name_", "")
         base = f"ensemble:{self.codebook.id}@{self.codebook.content_hash}"
-        return f"{base}/{name}" if name else base
+        return (f"{base}/{name}" if name else base) + encoder_suffix(self.embedding.encoder)
 
     @property
     def classes_(self) -> np.ndarray:
