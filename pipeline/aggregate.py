@@ -176,9 +176,7 @@ def evidence_units(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codeboo
     text_columns = [c for c in keep if c not in ("start", "end")]
     frame[text_columns] = frame[text_columns].fillna("").astype(str)
     frame = frame[frame["kind"].isin(CODABLE_KINDS) & ~frame["speaker_role"].isin(_NOT_EVIDENCE_ROLES)]
-    if "section" in units.columns:
-        outside = outside_findings(units["kind"], units["section"])
-        frame = frame[~frame["unit_id"].isin(set(units["unit_id"][outside]))]
+    frame = frame[~frame["unit_id"].isin(set(units["unit_id"][outside_findings(units)]))]
     frame = frame.assign(score=frame["score"].astype(float), source=_sources(frame))
     return frame.sort_values("unit_id", kind="stable").reset_index(drop=True)
 

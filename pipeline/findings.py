@@ -12,8 +12,10 @@ headings are listed in ``lexicons/uncoded_examples.yaml``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
+
+import pandas as pd
 
 from pipeline.codebook import heading_key
 from pipeline.lexicon_files import load_yaml
@@ -73,7 +75,19 @@ def _heading_matches(title: str, entry: str) -> bool:
     return title == entry
 
 
-def outside_findings(kinds: Iterable[str], sections: Iterable[object]) -> list[bool]:
-    """Per unit: thesis prose under a non-findings heading (never coded, never evidence)."""
-    return [kind in THESIS_KINDS and isinstance(section, str) and bool(section)
-            and non_findings_heading(section) is not None for kind, section in zip(kinds, sections)]
+def excluding_heading(kind: str, section: object) -> str | None:
+    """The heading that puts a unit outside its thesis's findings (never coded, never evidence), or None.
+
+    Only thesis prose (``narrative``, ``quote``) is judged by its section.
+    """
+    if kind not in THESIS_KINDS or not isinstance(section, str) or not section:
+        return None
+    return non_findings_heading(section)
+
+
+def outside_findings(units: pd.DataFrame) -> pd.Series:
+    """Per unit of a units table: outside its thesis's findings (all False without a ``section`` column)."""
+    if "section" not in units:
+        return pd.Series(False, index=units.index)
+    flags = [excluding_heading(kind, section) is not None for kind, section in zip(units["kind"], units["section"])]
+    return pd.Series(flags, index=units.index, dtype=bool)

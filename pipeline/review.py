@@ -317,13 +317,6 @@ def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
     return {value} if isinstance(value, str) else set(value)
 
 
-def _outside_findings(units: pd.DataFrame) -> pd.Series:
-    """Per unit: thesis text outside its findings, never evidence (all False without a ``section`` column)."""
-    if "section" not in units:
-        return pd.Series(False, index=units.index)
-    return pd.Series(outside_findings(units["kind"], units["section"]), index=units.index, dtype=bool)
-
-
 def review_queue(
     units: pd.DataFrame,
     code: str | Iterable[str] | None = None,
@@ -354,7 +347,7 @@ def review_queue(
     if evidence_only and "speaker_role" in units:
         keep &= ~units["speaker_role"].isin(NOT_EVIDENCE_ROLES)
     if evidence_only:
-        keep &= ~_outside_findings(units)
+        keep &= ~outside_findings(units)
     for column, wanted in (("code", code), ("valence", valence), ("informant", informant),
                            ("agency", agency), ("city", city)):
         values = _as_set(wanted)
@@ -829,7 +822,7 @@ def crosswalk_shares(units: pd.DataFrame, to_codebook: str,
     Columns: study, codebook, to_code, n_units, share, from_codes.
     """
     evidence = units[units["kind"].isin(CODABLE_KINDS) & ~units["speaker_role"].isin(NOT_EVIDENCE_ROLES)
-                     & ~_outside_findings(units)]
+                     & ~outside_findings(units)]
     targets: dict[tuple[str, str], list[str]] = {}
     rows = []
     for (study, codebook_id), group in evidence.groupby(["study", "codebook"], sort=True):

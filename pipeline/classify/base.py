@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from pipeline.codebook import Codebook
-from pipeline.findings import THESIS_KINDS, non_findings_heading
+from pipeline.findings import excluding_heading
 from pipeline.schema import CODABLE_KINDS, UNCODED, Coding
 
 
@@ -74,10 +74,9 @@ def why_not_coded(kind: str, speaker_role: str, code_interviewer: bool, section:
         return f"{kind} units are not coded"
     if speaker_role == "interviewer" and not code_interviewer:
         return "interviewer turns are not coded (questions and prompts)"
-    if kind in THESIS_KINDS and isinstance(section, str) and section:
-        heading = non_findings_heading(section)
-        if heading is not None:
-            return f"not findings: under the heading '{heading}' (lexicons/uncoded_examples.yaml)"
+    heading = excluding_heading(kind, section)
+    if heading is not None:
+        return f"not findings: under the heading '{heading}' (lexicons/uncoded_examples.yaml)"
     return None
 
 
@@ -90,17 +89,18 @@ def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text",
     codable = [reason is None for reason in reasons]
     texts = units.loc[codable, text_column].astype(str).tolist()
     predictions = iter(coder.explain(texts)) if texts else iter(())
+    codebook_id, model_id = coder.codebook.id, coder.model_id
     rows = []
     for unit_id, reason in zip(units["unit_id"], reasons):
         pred = next(predictions) if reason is None else uncodable(reason)
         rows.append(
             Coding(
                 unit_id=unit_id,
-                codebook=coder.codebook.id,
+                codebook=codebook_id,
                 code=pred.code,
                 score=round(float(pred.score), 4),
                 valence=pred.valence,
-                model=coder.model_id,
+                model=model_id,
                 evidence=pred.evidence_json(),
             ).to_row()
         )
