@@ -47,7 +47,9 @@ TRAINING = "training.json"
 CARD = "README.md"
 FORBIDDEN_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pck", ".dill")
 PACKAGES = ("numpy", "scikit-learn", "sentence-transformers", "torch")
-EMBEDDING_PARAMS = ("C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state", "abstention")
+EMBEDDING_PARAMS = (
+    "C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state", "abstention", "valence_C",
+)
 
 
 class ModelFolderError(ValueError):

@@ -24,12 +24,13 @@ Where labelled texts come from (each becomes a :class:`TrainingExample`):
     contract: interviewer questions are uncoded);
 
 - ``lexicons/uncoded_examples.yaml``: short greetings, small talk,
-  procedural talk, thanks and questions, all ``uncoded``;
+  procedural talk, thanks and questions, all ``uncoded`` and ``neutral``;
 - reviewed corrections: a CSV with ``unit_id, code, valence, text``;
 - the coded texts of every *other* shipped codebook (its examples, gold
   records and heading-mapped thesis units), labelled :data:`OTHER_CODEBOOK`:
-  not a code of this codebook, but evidence of what is *not* uncoded talk;
-  only the ``gate`` abstention of :class:`EmbeddingCoder` learns from them.
+  not a code of this codebook, but evidence of what is *not* uncoded talk
+  (the ``gate`` abstention of :class:`EmbeddingCoder` learns from them),
+  and their valences train the valence head like this codebook's own.
 
 Texts seen twice keep the most trusted label: review > gold > thesis
 (headings, sections, interviewer turns) > codebook and the uncoded list.
@@ -207,10 +208,15 @@ def read_uncoded_list(path: Path = UNCODED_LIST) -> dict[str, Any]:
 
 
 def uncoded_list_examples(path: Path = UNCODED_LIST) -> list[TrainingExample]:
-    """Every utterance of the uncoded-examples file as an ``uncoded`` example (its own study)."""
+    """Every utterance of the uncoded-examples file as an ``uncoded``, ``neutral`` example (its own study).
+
+    Greetings, small talk and procedural talk report no success or barrier,
+    so they also teach the valence head what neutral talk is.
+    """
     groups = read_uncoded_list(path)["utterances"]
     study = f"uncoded list:{path.name}"
-    return [TrainingExample(text.strip(), UNCODED, "", study, "uncoded_list") for texts in groups.values() for text in texts]
+    return [TrainingExample(text.strip(), UNCODED, "neutral", study, "uncoded_list")
+            for texts in groups.values() for text in texts]
 
 
 def interviewer_examples(units: Sequence[Any], study: str) -> list[TrainingExample]:
@@ -293,11 +299,12 @@ def other_codebook_examples(book: Codebook, gold: Sequence[Path], corpora: Seque
     for other in list_codebooks():
         if other.id == book.id:
             continue
-        coded = [TrainingExample(e.text, e.code, "", f"{CODEBOOK_STUDY}:{other.id}", e.source) for e in codebook_examples(other)]
+        coded = [TrainingExample(e.text, e.code, e.valence, f"{CODEBOOK_STUDY}:{other.id}", e.source)
+                 for e in codebook_examples(other)]
         coded += [e for path in gold for e in gold_examples(path, other)]
         for result in corpora:
             coded += [e for e in corpus_examples(result, other, None)[0] if e.code != UNCODED]
-        found += [TrainingExample(e.text, OTHER_CODEBOOK, "", e.study, "other_codebook") for e in coded]
+        found += [TrainingExample(e.text, OTHER_CODEBOOK, e.valence, e.study, "other_codebook") for e in coded]
     return found
 
 
@@ -423,11 +430,14 @@ def own_examples(examples: Sequence[TrainingExample]) -> list[TrainingExample]:
 def fit_embedding(
     book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None, abstention: str = "class"
 ) -> EmbeddingCoder:
-    """An :class:`EmbeddingCoder` fitted on ``examples`` (those of other codebooks feed only the gate)."""
+    """An :class:`EmbeddingCoder` fitted on ``examples`` (those of other codebooks feed the gate and valence head)."""
     own = own_examples(examples)
-    elsewhere = [e.text for e in examples if e.code == OTHER_CODEBOOK]
+    elsewhere = [e for e in examples if e.code == OTHER_CODEBOOK]
     coder = EmbeddingCoder(book, encoder=encoder, abstention=abstention)
-    return coder.fit([e.text for e in own], [e.code for e in own], [e.valence or None for e in own], elsewhere)
+    return coder.fit(
+        [e.text for e in own], [e.code for e in own], [e.valence or None for e in own],
+        [e.text for e in elsewhere], [e.valence or None for e in elsewhere],
+    )
 
 
 @dataclass
@@ -643,12 +653,16 @@ def tuning_held_out_f1(
 def choose_valence_source(
     held: Sequence[TrainingExample], predicted: Sequence[str], embedding_valence: Sequence[str]
 ) -> tuple[str, dict[str, float | None], list[int]]:
-    """Which valence source (lexicon rules or the embedding head) scores better on texts with a valence label."""
+    """Which valence source (lexicon rules or the embedding head) scores better on coded texts with a valence label.
+
+    Each text gets the valence a run would give it, also when its code was
+    left ``uncoded`` (see :mod:`pipeline.classify.ensemble`).
+    """
     from pipeline.classify.valence import valence_of
 
-    labelled = [i for i, e in enumerate(held) if e.valence]
-    lexicon_valence = [valence_of(held[i].text)[0] if predicted[i] != UNCODED else "neutral" for i in labelled]
-    embed_valence = [embedding_valence[i] or "neutral" if predicted[i] != UNCODED else "neutral" for i in labelled]
+    labelled = [i for i, e in enumerate(held) if e.valence and e.code != UNCODED]
+    lexicon_valence = [valence_of(held[i].text, names_practice=predicted[i] != UNCODED)[0] for i in labelled]
+    embed_valence = [embedding_valence[i] or "neutral" for i in labelled]
     true_valence = [held[i].valence for i in labelled]
     scores = {"lexicon": _share_equal(true_valence, lexicon_valence), "embedding": _share_equal(true_valence, embed_valence)}
     source = "embedding" if (scores["embedding"] or 0) > (scores["lexicon"] or 0) else "lexicon"

@@ -89,6 +89,21 @@ def test_ensemble_merges_keywords_and_neighbours(perry6, trained):
     assert prediction.valence == "negative"
 
 
+def test_the_valence_head_also_learns_from_texts_coded_in_other_codebooks(perry6, encoder):
+    texts, codes, _ = zip(*LABELLED)
+    elsewhere = [
+        ("Warga cukup datang sekali, semua berkas selesai di satu tempat.", "positive"),
+        ("Antrean sekarang cepat dan petugasnya ramah.", "positive"),
+        ("Server sering down sehingga warga harus kembali besok.", "negative"),
+        ("Petugas gerai sering kosong, warga menunggu lama.", "negative"),
+    ]
+    coder = EmbeddingCoder(perry6, encoder=encoder).fit(
+        list(texts), list(codes), None, [t for t, _ in elsewhere], [v for _, v in elsewhere])
+    assert sorted(coder.valence_classes_) == ["negative", "positive"]  # only the other codebook had valences
+    with pytest.raises(ValueError, match="2 texts coded elsewhere but 1 valences"):
+        EmbeddingCoder(perry6, encoder=encoder).fit(list(texts), list(codes), None, ["a", "b"], ["positive"])
+
+
 def test_thesis_headings_map_to_codes_of_the_right_codebook(perry6):
     tables = {cb: heading_table(load_codebook(cb)) for cb in ("perry6", "tamtanus")}
     assert heading_code("BAB IV > 4.2 Hasil Penelitian > c. Kedekatan dan Pelibatan", tables, "perry6") == (

@@ -144,6 +144,13 @@ def test_uncoded_when_nothing_matches(perry6):
     assert prediction.terms == [] and "no keyword" in prediction.reason
 
 
+def test_an_uncoded_text_keeps_the_valence_of_its_cues(perry6):
+    barrier, talk = perry6.explain(["Wah, kendalanya banyak sekali, Pak.", "Kantornya buka jam delapan."])
+    assert (barrier.code, barrier.valence) == (UNCODED, "negative")
+    assert barrier.valence_cues and barrier.valence_cues[0]["polarity"] == "negative"
+    assert (talk.code, talk.valence, talk.valence_cues) == (UNCODED, "neutral", [])  # no cue, no practice
+
+
 def test_uncoded_below_the_threshold(mini):
     text = "Semua instansi hadir."  # one weight-0.3 keyword: score 0.26
     prediction = LexiconCoder(mini, threshold=0.35).explain([text])[0]

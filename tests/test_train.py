@@ -159,6 +159,7 @@ def test_the_uncoded_list_has_both_sides_of_the_conversation():
         data["non_findings_headings"])
     examples = uncoded_list_examples()
     assert {e.code for e in examples} == {UNCODED} and len({e.study for e in examples}) == 1
+    assert {e.valence for e in examples} == {"neutral"}  # small talk reports no success or barrier
 
 
 def test_a_broken_uncoded_list_is_refused_in_one_line_naming_the_file(tmp_path):

@@ -121,6 +121,13 @@ def test_a_bare_statement_of_a_practice_takes_the_no_cue_polarity_and_says_so():
     assert cues[0]["cue"] == "" and "no valence cue" in cues[0]["rule"]
 
 
+def test_the_no_cue_rule_needs_a_coded_practice():
+    text = "Ada satgas pengaduan, jadi warga yang komplain ditemui bersama."
+    assert valence_of(text, names_practice=False) == ("neutral", 0.0, [])
+    # cues still count on an uncoded text: a barrier is a barrier whatever its dimension
+    assert valence_of("Aplikasinya masih sering error.", names_practice=False)[0] == "negative"
+
+
 def test_definitions_and_fixed_expressions_keep_no_cue_texts_neutral():
     assert label("Kerja sama antaraktor mencakup hubungan kerja pengelola dan petugas.") == "neutral"
     assert label("Integrasi dipahami sebagai penyatuan layanan.") == "neutral"

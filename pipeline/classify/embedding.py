@@ -43,8 +43,10 @@ How a text is scored:
 4. Evidence: the probability of every code and the ``n_neighbours`` most
    similar training texts (text, code, similarity).
 5. An optional valence head (:class:`~pipeline.classify.heads.CalibratedLinearHead`
-   on the embeddings of the texts that carry a valence) gives ``predict_valence``; the ensemble decides
-   whether to use it (see :mod:`pipeline.classify.ensemble`).
+   on the embeddings of the texts that carry a valence, this codebook's and
+   other codebooks' alike: whether a statement reports success or a barrier
+   does not depend on the codebook) gives ``predict_valence``; the ensemble
+   decides whether to use it (see :mod:`pipeline.classify.ensemble`).
 
 All learned state ends in ``_`` (scikit-learn's contract) and is plain numpy
 arrays and numbers, which is what :mod:`pipeline.persist` writes.
@@ -129,7 +131,10 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
     encoder : Encoder or None
         The sentence encoder; ``None`` is the default offline e5-small.
     C : float
-        Inverse regularisation strength of the logistic-regression heads.
+        Inverse regularisation strength of the code heads.
+    valence_C : float
+        Inverse regularisation strength of the valence head (measured by
+        cross-validation: valence needs a weaker prior than the codes).
     min_confidence : float
         The abstention threshold used when the training data have no
         ``uncoded`` examples to tune one on.
@@ -155,6 +160,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         n_neighbours: int = 3,
         random_state: int = 0,
         abstention: str = "class",
+        valence_C: float = 30.0,
     ) -> None:
         self.codebook = codebook
         self.encoder = encoder
@@ -164,6 +170,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         self.n_neighbours = n_neighbours
         self.random_state = random_state
         self.abstention = abstention
+        self.valence_C = valence_C
 
     # ------------------------------------------------------------------ identity
 
@@ -207,12 +214,14 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         labels: Sequence[str],
         valences: Sequence[str | None] | None = None,
         coded_elsewhere: Sequence[str] = (),
+        elsewhere_valences: Sequence[str | None] | None = None,
     ) -> EmbeddingCoder:
         """Train the code head (and the valence head when ``valences`` has enough labels).
 
         ``labels`` are code ids or ``uncoded``; ``valences`` may hold ``None``
         for texts without a valence label.  ``coded_elsewhere``: texts coded
-        in other codebooks, which only the ``gate`` uses (as not uncoded).
+        in other codebooks, which the ``gate`` uses (as not uncoded) and,
+        with ``elsewhere_valences`` (parallel to them), the valence head.
         """
         texts = _as_texts(texts)
         labels = [str(label) for label in labels]
@@ -227,11 +236,16 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             raise ValueError(f"fit: abstention must be one of {', '.join(ABSTENTIONS)}, not {self.abstention!r}")
         if self.abstention != "class" and len(set(labels) - {UNCODED}) < 2:
             raise ValueError(f"fit: abstention '{self.abstention}' needs texts of at least two codes besides '{UNCODED}'")
+        if elsewhere_valences is not None and len(elsewhere_valences) != len(coded_elsewhere):
+            raise ValueError(f"fit: {len(coded_elsewhere)} texts coded elsewhere but {len(elsewhere_valences)} valences")
         embeddings = self.embed(texts)
         elsewhere = self.embed(coded_elsewhere) if len(coded_elsewhere) else np.zeros((0, embeddings.shape[1]))
         self.prototypes()
         self._fit_code_head(embeddings, np.array(labels, dtype=object), elsewhere)
-        self._fit_valence_head(embeddings, valences)
+        self._fit_valence_head(
+            np.vstack([embeddings, elsewhere]),
+            [*(valences or [None] * len(texts)), *(elsewhere_valences or [None] * len(elsewhere))],
+        )
         self.train_embeddings_ = embeddings.astype(np.float16)
         self.train_texts_ = list(texts)
         self.train_labels_ = list(labels)
@@ -323,19 +337,17 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
                 best, best_f1 = float(candidate), f1
         return best
 
-    def _fit_valence_head(self, embeddings: np.ndarray, valences: Sequence[str | None] | None) -> None:
+    def _fit_valence_head(self, embeddings: np.ndarray, valences: Sequence[str | None]) -> None:
         """A valence LR on the texts that have a valence, when at least two valences occur twice."""
         for name in ("valence_classes_", "valence_coef_", "valence_intercept_"):
             if hasattr(self, name):
                 delattr(self, name)
-        if valences is None:
-            return
         keep = np.array([bool(v) for v in valences])
         values = np.array([v for v in valences if v], dtype=object)
         counts = np.unique(values, return_counts=True)[1] if len(values) else np.array([])
         if (counts >= 2).sum() < 2:
             return
-        head = CalibratedLinearHead(self.C, self.random_state).fit(embeddings[keep], values)
+        head = CalibratedLinearHead(self.valence_C, self.random_state).fit(embeddings[keep], values)
         self.valence_classes_ = np.array([str(c) for c in head.classes_], dtype=object)
         # the temperature folded into the weights, so a saved head stays two arrays
         self.valence_coef_, self.valence_intercept_ = head.coef_ / head.temperature_, head.intercept_ / head.temperature_
@@ -417,7 +429,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             scores = {c: round(float(p), 4) for c, p in zip(self.codebook.code_ids, row[:-1])}
             best = max(scores, key=scores.__getitem__) if scores else UNCODED
             confidence = float(row[:-1].max()) if code != UNCODED else 1.0 - float(row[:-1].max())
-            valence, _, cues = valence_of(text) if code != UNCODED else ("neutral", 0.0, [])
+            valence, _, cues = valence_of(text, names_practice=code != UNCODED)
             reason = self._reason(code, best, scores[best] if scores else 0.0)
             predictions.append(Prediction(code, confidence, valence, scores, [], neighbours, cues, reason))
         return predictions

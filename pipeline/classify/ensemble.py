@@ -19,10 +19,13 @@ raised the cross-validated macro-F1 slightly on some codebooks, but lowered
 it on the coded texts of all four and made the models leave most informant
 sentences of the sample corpus uncoded.
 
-Valence (only for coded texts; ``uncoded`` is neutral): ``valence_source``
-``lexicon`` uses the valence rules (:func:`~pipeline.classify.valence.valence_of`),
-``embedding`` uses the embedding coder's valence head.  Training keeps
-whichever scored better in cross-validation.
+Valence, for every text coded or left ``uncoded`` (it says whether the
+statement reports something achieved, a barrier or neither, whatever the
+dimension; a dimension the coder is unsure of must not erase it):
+``valence_source`` ``lexicon`` uses the valence rules
+(:func:`~pipeline.classify.valence.valence_of`), ``embedding`` uses the
+embedding coder's valence head.  Training keeps whichever scored better in
+cross-validation.
 
 Evidence merges both: lexicon keyword matches and valence cues, embedding
 nearest training texts, and the averaged scores.
@@ -166,12 +169,10 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
         return predictions
 
     def _valence(self, text: str, code: str, valence_row: np.ndarray | None) -> tuple[str, list[dict[str, Any]]]:
-        """(valence, cues): neutral for uncoded texts; else the chosen source."""
+        """(valence, cues) from the chosen source; the cues are the lexicon's either way."""
         from pipeline.classify.valence import valence_of
 
-        if code == UNCODED:
-            return "neutral", []
-        polarity, _, cues = valence_of(text)
+        polarity, _, cues = valence_of(text, names_practice=code != UNCODED)
         if valence_row is not None:
             polarity = str(self.embedding.valence_classes_[int(valence_row.argmax())])
         return polarity, cues

@@ -321,7 +321,7 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
     # -- evidence
 
     def explain(self, texts: Sequence[str]) -> list[Prediction]:
-        """Code, confidence, valence and the evidence behind them, per text (valence only for coded texts)."""
+        """Code, confidence, valence and the evidence behind them, per text (uncoded texts too)."""
         from pipeline.classify.valence import ValenceLexicon
 
         lexicon = compile_codebook(self.codebook)
@@ -349,9 +349,7 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
             terms.append(
                 {"term": match.term.term, "code": match.term.label, "start": start, "end": end, "weight": match.term.weight}
             )
-        polarity, cues = "neutral", []
-        if code != UNCODED:
-            polarity, _, cues = valence.explain_tokens(text, tokens)
+        polarity, _, cues = valence.explain_tokens(text, tokens, names_practice=code != UNCODED)
         reason = _reason(code, scores, evidence.matches, threshold, self.min_margin, self.codebook.id)
         return Prediction(code, confidence, polarity, dict(scores), terms, [], cues, reason)
 

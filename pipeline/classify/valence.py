@@ -28,7 +28,8 @@ Rules (the word lists are data, in ``lexicons/valence.yaml``):
    file's ``no_cue`` polarity: in a findings chapter or an interview answer
    about a WoG practice, a plain statement that the practice exists ("Ada
    satgas pengaduan ...", "Tiap bulan hasil SKM diumumkan") reports it as
-   achieved.  Its evidence is one cue-less entry that says so.
+   achieved.  Its evidence is one cue-less entry that says so.  A text the
+   coder left ``uncoded`` names no practice, so without a cue it is neutral.
 
 Every decision returns its cues with offsets into the text, the polarity each
 contributed, and the negator that flipped it.
@@ -210,13 +211,20 @@ def _check_unique(terms: list[Term], path: Path) -> None:
 # --------------------------------------------------------------------------- deciding
 
 
-def valence_of(text: str, rules: ValenceRules | None = None) -> tuple[str, float, list[dict[str, Any]]]:
-    """(valence, signed score, cues) of one text; cue offsets are into ``text``."""
-    return valence_of_tokens(text, tokenize(text), rules or load_rules())
+def valence_of(
+    text: str, rules: ValenceRules | None = None, names_practice: bool = True
+) -> tuple[str, float, list[dict[str, Any]]]:
+    """(valence, signed score, cues) of one text; cue offsets are into ``text``.
+
+    ``names_practice``: whether the text was coded with a WoG dimension; only
+    then does the ``no_cue`` rule read a cue-less statement as that practice
+    existing (an uncoded text with no cue is neutral).
+    """
+    return valence_of_tokens(text, tokenize(text), rules or load_rules(), names_practice)
 
 
 def valence_of_tokens(
-    text: str, tokens: Sequence[Token], rules: ValenceRules
+    text: str, tokens: Sequence[Token], rules: ValenceRules, names_practice: bool = True
 ) -> tuple[str, float, list[dict[str, Any]]]:
     """Like :func:`valence_of` on tokens already made from ``text``."""
     parsed = _parse(text, tokens, rules)
@@ -226,7 +234,7 @@ def valence_of_tokens(
     weighed.sort(key=lambda item: item.match.first)
     score = sum(item.signed for item in weighed)
     cues = [item.evidence(text, tokens) for item in weighed if item.signed or item.extra.get("ignored")]
-    if not (weighed or parsed.definition_from or parsed.fixed) and rules.no_cue != "neutral":
+    if names_practice and not (weighed or parsed.definition_from or parsed.fixed) and rules.no_cue != "neutral":
         return rules.no_cue, 0.0, [no_cue_evidence(rules.no_cue)]
     return _label(score, rules.neutral_band), round(score, 4), cues
 
@@ -401,6 +409,8 @@ class ValenceLexicon(ClassifierMixin, BaseEstimator):
         rules = self.rules
         return np.array([valence_of(str(text), rules)[0] for text in texts], dtype=object)
 
-    def explain_tokens(self, text: str, tokens: Sequence[Token]) -> tuple[str, float, list[dict[str, Any]]]:
+    def explain_tokens(
+        self, text: str, tokens: Sequence[Token], names_practice: bool = True
+    ) -> tuple[str, float, list[dict[str, Any]]]:
         """(valence, score, cues) for a text already tokenised by the caller."""
-        return valence_of_tokens(text, tokens, self.rules)
+        return valence_of_tokens(text, tokens, self.rules, names_practice)
