@@ -140,7 +140,7 @@ class Coding:
     codebook: str
     code: str  # a code id of the codebook, or UNCODED
     score: float  # confidence of ``code`` in [0, 1]
-    valence: str  # one of VALENCES ("neutral" for uncoded units)
+    valence: str  # one of VALENCES (also for uncoded units a model read; "neutral" for units never read)
     model: str  # model id, e.g. "lexicon:perry6@<hash>"
     evidence: str = "{}"
 

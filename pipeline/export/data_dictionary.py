@@ -65,7 +65,8 @@ COLUMNS: dict[str, str] = {
     "code": "Code id of the codebook, or `uncoded` when the unit fits no code.",
     "score": "The model's confidence in `code`, from 0 to 1.",
     "valence": "positive (achieved, an enabler), negative (not achieved, a barrier) or neutral "
-    "(description, no verdict).",
+    "(description, no verdict). Units left `uncoded` keep the valence of what they say; units no model "
+    "reads (interviewer turns, headings, non-findings sections) are neutral.",
     "model": "Id of the model that coded the unit, e.g. `lexicon:perry6@<hash>`.",
     "evidence": "Why the model decided (JSON): per-code `scores`, matched `terms` with offsets into "
     "the unit text, nearest training `neighbours`, `valence_cues`, and a `reason`.",
