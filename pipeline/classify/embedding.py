@@ -242,10 +242,9 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
         elsewhere = self.embed(coded_elsewhere) if len(coded_elsewhere) else np.zeros((0, embeddings.shape[1]))
         self.prototypes()
         self._fit_code_head(embeddings, np.array(labels, dtype=object), elsewhere)
-        self._fit_valence_head(
-            np.vstack([embeddings, elsewhere]),
-            [*(valences or [None] * len(texts)), *(elsewhere_valences or [None] * len(elsewhere))],
-        )
+        own_valences = list(valences) if valences is not None else [None] * len(texts)
+        other_valences = list(elsewhere_valences) if elsewhere_valences is not None else [None] * len(elsewhere)
+        self._fit_valence_head(np.vstack([embeddings, elsewhere]), own_valences + other_valences)
         self.train_embeddings_ = embeddings.astype(np.float16)
         self.train_texts_ = list(texts)
         self.train_labels_ = list(labels)
