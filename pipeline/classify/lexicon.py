@@ -46,7 +46,7 @@ from pipeline.normalise import Token, normalise, tokenize
 from pipeline.schema import UNCODED
 
 if TYPE_CHECKING:  # valence.py imports this module's matcher, so the runtime import is deferred
-    from pipeline.classify.valence import ValenceLexicon
+    from pipeline.classify.valence import ValenceLexicon, ValenceRules
 
 # --------------------------------------------------------------------------- term matching
 
@@ -325,19 +325,21 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
         from pipeline.classify.valence import ValenceLexicon
 
         lexicon = compile_codebook(self.codebook)
-        valence = self.valence if self.valence is not None else ValenceLexicon()
+        rules = (self.valence if self.valence is not None else ValenceLexicon()).rules  # once, not per text
         threshold = self._threshold()
         predictions = []
         for text in _as_texts(texts):
             tokens = tokenize(text)
             evidence = score_tokens(lexicon, tokens)
-            predictions.append(self._prediction(evidence, tokens, text, threshold, valence))
+            predictions.append(self._prediction(evidence, tokens, text, threshold, rules))
         return predictions
 
     def _prediction(
-        self, evidence: LexicalEvidence, tokens: list[Token], text: str, threshold: float, valence: ValenceLexicon
+        self, evidence: LexicalEvidence, tokens: list[Token], text: str, threshold: float, rules: ValenceRules
     ) -> Prediction:
         """Assemble one :class:`Prediction` from a text's lexical evidence."""
+        from pipeline.classify.valence import valence_of_tokens
+
         scores = evidence.scores
         codes, values = list(scores), list(scores.values())
         code = _decide_row(values, threshold, self.min_margin, codes)
@@ -349,7 +351,7 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
             terms.append(
                 {"term": match.term.term, "code": match.term.label, "start": start, "end": end, "weight": match.term.weight}
             )
-        polarity, _, cues = valence.explain_tokens(text, tokens, names_practice=code != UNCODED)
+        polarity, _, cues = valence_of_tokens(text, tokens, rules, names_practice=code != UNCODED)
         reason = _reason(code, scores, evidence.matches, threshold, self.min_margin, self.codebook.id)
         return Prediction(code, confidence, polarity, dict(scores), terms, [], cues, reason)
 

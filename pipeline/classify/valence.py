@@ -58,6 +58,8 @@ CLAUSE_PUNCTUATION = frozenset(",;:.!?()[]")
 
 # Labels of the entries in the one term index (cues are labelled by polarity).
 NEGATOR, REMEDY, BREAK, DEFINITION, FIXED = "negator", "remedy", "break", "definition", "fixed"
+#: A text without a term of these kinds is decided by the ``no_cue`` rule alone.
+DECIDING = frozenset({*POLARITY_SIGN, NEGATOR, DEFINITION, FIXED})
 
 
 class ValenceLexiconError(ValueError):
@@ -227,7 +229,12 @@ def valence_of_tokens(
     text: str, tokens: Sequence[Token], rules: ValenceRules, names_practice: bool = True
 ) -> tuple[str, float, list[dict[str, Any]]]:
     """Like :func:`valence_of` on tokens already made from ``text``."""
-    parsed = _parse(text, tokens, rules)
+    matches = longest_first(rules.index.find(tokens))
+    if not any(m.term.label in DECIDING for m in matches):  # most talk: no need for clauses
+        if names_practice and rules.no_cue != "neutral":
+            return rules.no_cue, 0.0, [no_cue_evidence(rules.no_cue)]
+        return "neutral", 0.0, []
+    parsed = _parse(text, tokens, matches, rules)
     weighed = [_weigh_cue(cue, parsed) for cue in parsed.cues]
     flipped = {id(item.negator) for item in weighed if item.negator is not None}
     weighed += [_weigh_lone_negator(n, parsed) for n in parsed.negators if id(n) not in flipped]
@@ -286,9 +293,8 @@ class _Weighed:
                 "weight": round(self.weight, 4), **self.extra}
 
 
-def _parse(text: str, tokens: Sequence[Token], rules: ValenceRules) -> _Parsed:
-    """Find every term (longest wins), then clauses and definitions."""
-    matches = longest_first(rules.index.find(tokens))
+def _parse(text: str, tokens: Sequence[Token], matches: list[Match], rules: ValenceRules) -> _Parsed:
+    """The clauses and definitions of a text, and its terms (``matches``, longest first) by role."""
     clause_of, clause_weight = _clauses(text, tokens, matches)
     definition_from: dict[int, int] = {}
     for match in matches:
