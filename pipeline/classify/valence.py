@@ -414,9 +414,3 @@ class ValenceLexicon(ClassifierMixin, BaseEstimator):
         """``positive`` / ``negative`` / ``neutral`` per text."""
         rules = self.rules
         return np.array([valence_of(str(text), rules)[0] for text in texts], dtype=object)
-
-    def explain_tokens(
-        self, text: str, tokens: Sequence[Token], names_practice: bool = True
-    ) -> tuple[str, float, list[dict[str, Any]]]:
-        """(valence, score, cues) for a text already tokenised by the caller."""
-        return valence_of_tokens(text, tokens, self.rules, names_practice)
