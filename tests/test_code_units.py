@@ -78,3 +78,19 @@ def test_thesis_text_outside_its_findings_is_no_evidence_and_not_offered_for_rev
     findings = frame.loc[frame["kind"].eq("narrative") & frame["section"].str.contains("HASIL"), "unit_id"].tolist()
     assert evidence_units(frame, codings, load_codebook("perry6"))["unit_id"].tolist() == findings
     assert review_queue(frame.merge(codings, on="unit_id"))["unit_id"].tolist() == findings
+
+
+def test_a_barrier_no_code_caught_is_found_for_review() -> None:
+    from pipeline.export.run_folder import coded_units
+    from pipeline.review import review_queue
+
+    text = ("Informan: Ibu NK\n\n"
+            "P: Ada kendala di loket?\n"
+            "I: Servernya sering gangguan, warga terpaksa kembali besok.\n"
+            "I: Kantornya buka jam delapan.\n")
+    frame, codings = coded(text, "w.txt")
+    units = coded_units(frame, codings)
+    barriers = review_queue(units, code="uncoded", valence="negative")
+    assert barriers["text"].tolist() == ["Servernya sering gangguan, warga terpaksa kembali besok."]
+    question = units[units["speaker_role"].eq("interviewer")]
+    assert question["valence"].tolist() == ["neutral"]  # never read by a model: no verdict, even with "kendala"
