@@ -89,6 +89,14 @@ def test_ensemble_merges_keywords_and_neighbours(perry6, trained):
     assert prediction.valence == "negative"
 
 
+def test_a_valence_from_the_head_says_so_next_to_what_the_cues_say(perry6, trained):
+    coder = EnsembleCoder(trained, LexiconCoder(perry6), weight=0.5, valence_source="embedding")
+    prediction = coder.explain(["Koordinasi antar instansi belum berjalan baik karena jarang rapat."])[0]
+    assert f"valence {prediction.valence} by the valence head (" in prediction.reason
+    assert prediction.reason.endswith("the cues say negative)")
+    assert prediction.valence_cues  # the lexicon's cues stay in the evidence
+
+
 def test_the_valence_head_also_learns_from_texts_coded_in_other_codebooks(perry6, encoder):
     texts, codes, _ = zip(*LABELLED)
     elsewhere = [

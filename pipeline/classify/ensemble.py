@@ -160,22 +160,28 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
         for i, (text, code) in enumerate(zip(texts, codes)):
             scores = {c: round(float(p), 4) for c, p in zip(self.codebook.code_ids, proba[i, :-1])}
             column = list(self.classes_).index(code)
-            valence, cues = self._valence(text, code, None if valence_rows is None else valence_rows[i])
+            valence, cues, why_valence = self._valence(text, code, None if valence_rows is None else valence_rows[i])
             words = sorted({term["term"] for term in lexical[i].terms if term["code"] == code})
-            reason = self._reason(code, scores, words, float(proba[i, column]), float(proba[i, -1]))
+            reason = self._reason(code, scores, words, float(proba[i, column]), float(proba[i, -1])) + why_valence
             predictions.append(
                 Prediction(code, float(proba[i, column]), valence, scores, lexical[i].terms, near[i], cues, reason)
             )
         return predictions
 
-    def _valence(self, text: str, code: str, valence_row: np.ndarray | None) -> tuple[str, list[dict[str, Any]]]:
-        """(valence, cues) from the chosen source; the cues are the lexicon's either way."""
+    def _valence(self, text: str, code: str, valence_row: np.ndarray | None) -> tuple[str, list[dict[str, Any]], str]:
+        """(valence, cues, a note for the reason) from the chosen source; the cues are the lexicon's either way.
+
+        When the embedding head decides, the note gives its probability and
+        what the lexicon cues alone would say, so a reader sees both.
+        """
         from pipeline.classify.valence import valence_of
 
         polarity, _, cues = valence_of(text, names_practice=code != UNCODED)
-        if valence_row is not None:
-            polarity = str(self.embedding.valence_classes_[int(valence_row.argmax())])
-        return polarity, cues
+        if valence_row is None:
+            return polarity, cues, ""
+        best = int(valence_row.argmax())
+        head = str(self.embedding.valence_classes_[best])
+        return head, cues, f"; valence {head} by the valence head ({valence_row[best]:.2f}; the cues say {polarity})"
 
     def _reason(self, code: str, scores: dict[str, float], words: list[str], confidence: float,
                 uncoded_score: float) -> str:
