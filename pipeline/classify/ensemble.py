@@ -160,7 +160,8 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
         for i, (text, code) in enumerate(zip(texts, codes)):
             scores = {c: round(float(p), 4) for c, p in zip(self.codebook.code_ids, proba[i, :-1])}
             column = list(self.classes_).index(code)
-            valence, cues, why_valence = self._valence(text, code, None if valence_rows is None else valence_rows[i])
+            valence, cues, why_valence = self._valence(text, code, lexical[i],
+                                                       None if valence_rows is None else valence_rows[i])
             words = sorted({term["term"] for term in lexical[i].terms if term["code"] == code})
             reason = self._reason(code, scores, words, float(proba[i, column]), float(proba[i, -1])) + why_valence
             predictions.append(
@@ -168,15 +169,21 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
             )
         return predictions
 
-    def _valence(self, text: str, code: str, valence_row: np.ndarray | None) -> tuple[str, list[dict[str, Any]], str]:
+    def _valence(self, text: str, code: str, lexical: Prediction,
+                 valence_row: np.ndarray | None) -> tuple[str, list[dict[str, Any]], str]:
         """(valence, cues, a note for the reason) from the chosen source; the cues are the lexicon's either way.
 
-        When the embedding head decides, the note gives its probability and
-        what the lexicon cues alone would say, so a reader sees both.
+        The lexicon coder's own judgement is reused when it agrees on whether
+        the text is coded (the only thing the valence rules ask).  When the
+        embedding head decides, the note gives its probability and what the
+        lexicon cues alone would say, so a reader sees both.
         """
         from pipeline.classify.valence import valence_of
 
-        polarity, _, cues = valence_of(text, names_practice=code != UNCODED)
+        if (lexical.code == UNCODED) == (code == UNCODED):
+            polarity, cues = lexical.valence, lexical.valence_cues
+        else:
+            polarity, _, cues = valence_of(text, self.lexicon.valence_rules(), names_practice=code != UNCODED)
         if valence_row is None:
             return polarity, cues, ""
         best = int(valence_row.argmax())

@@ -320,12 +320,16 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
 
     # -- evidence
 
-    def explain(self, texts: Sequence[str]) -> list[Prediction]:
-        """Code, confidence, valence and the evidence behind them, per text (uncoded texts too)."""
+    def valence_rules(self) -> ValenceRules:
+        """The compiled valence rules this coder judges valence with."""
         from pipeline.classify.valence import ValenceLexicon
 
+        return (self.valence if self.valence is not None else ValenceLexicon()).rules
+
+    def explain(self, texts: Sequence[str]) -> list[Prediction]:
+        """Code, confidence, valence and the evidence behind them, per text (uncoded texts too)."""
         lexicon = compile_codebook(self.codebook)
-        rules = (self.valence if self.valence is not None else ValenceLexicon()).rules  # once, not per text
+        rules = self.valence_rules()  # once, not per text
         threshold = self._threshold()
         predictions = []
         for text in _as_texts(texts):
