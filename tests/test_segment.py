@@ -87,3 +87,30 @@ def test_the_splitter_is_rebuilt_when_its_vocabulary_grows_and_sentences_stay_th
     again = [(u.start, u.end) for u in units_from_text(text)[1]]
     assert segment_module.sentence_splitter() is not before
     assert again == expected and len(expected) == 600
+
+
+def test_the_splitter_finds_the_same_sentences_without_the_exceptions_it_leaves_out() -> None:
+    """Loading only the special cases that can move a boundary (~2 s saved per process) changes no sentence.
+
+    Every exception left out appears after a full stop, capitalised, before a
+    full stop, an exclamation mark, a closing bracket and another word, next to
+    the exceptions that are kept ("i.", "Hal."), in a splitter with all of them.
+    """
+    from spacy.lang.id import Indonesian
+    from spacy.symbols import ORTH
+
+    from pipeline.lexicon_files import load_lines
+    from pipeline.segment import _indonesian_splitter, sentence_splitter
+
+    every = dict(Indonesian.Defaults.tokenizer_exceptions)
+    every.update({abbreviation: [{ORTH: abbreviation}] for abbreviation in load_lines("abbreviations.txt")})
+    loaded = sentence_splitter().Defaults.tokenizer_exceptions
+    left_out = [text for text in every if text not in loaded]
+    assert len(left_out) > 15_000 and "abu-abu" in left_out and "putra/i" in loaded and "a." in loaded
+    contexts = "Selesai. {w}. {W}! ({w}.) {w}.{w}? ..{w} a.{w}. "
+    text = "".join(contexts.format(w=word, W=word.capitalize()) for word in left_out)
+    reference = _indonesian_splitter(every)
+    chunks = [text[i:i + 100_000] for i in range(0, len(text), 100_000)]
+    for chunk in chunks:
+        expected = [(s.start_char, s.end_char) for s in reference(chunk).sents]
+        assert [(s.start_char, s.end_char) for s in sentence_splitter()(chunk).sents] == expected
