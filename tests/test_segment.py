@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.ingest.batch import units_from_text
+
+SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample"
 
 
 def sentences(text: str) -> list[str]:
@@ -114,3 +118,24 @@ def test_the_splitter_finds_the_same_sentences_without_the_exceptions_it_leaves_
     for chunk in chunks:
         expected = [(s.start_char, s.end_char) for s in reference(chunk).sents]
         assert [(s.start_char, s.end_char) for s in sentence_splitter()(chunk).sents] == expected
+
+
+_PIECES = st.sampled_from(list("ab XY.!?…。\"'()-—,;:\n\u200b\U0001F600") + ["Jl.", "a.n.", "...", "Hal.", "putra/i"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=60).map("".join))
+def test_sentence_spans_from_token_arrays_equal_spacys_sentencizer(text: str) -> None:
+    """The splitter applies the sentencizer's rule to token arrays; spaCy's own pipe gives the same sentences."""
+    from pipeline.segment import sentence_splitter, sentencizer_spans
+
+    assert sentencizer_spans(text) == [(s.start_char, s.end_char) for s in sentence_splitter()(text).sents]
+
+
+def test_sentence_spans_equal_spacys_sentencizer_on_the_sample_corpus() -> None:
+    from pipeline.segment import sentence_splitter, sentencizer_spans
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLE.rglob("*.txt"))]
+    assert len(texts) >= 8
+    for text in texts:
+        assert sentencizer_spans(text) == [(s.start_char, s.end_char) for s in sentence_splitter()(text).sents]
