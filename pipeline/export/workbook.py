@@ -131,17 +131,23 @@ def _cell(ref: str, value: Any, style: int) -> str:
 def _column_cells(series: pd.Series, style: int) -> list[str]:
     """The cells of one column, in order and without ``r`` (much faster than cell by cell for text and integers)."""
     if pd.api.types.is_string_dtype(series) and series.map(type, na_action="ignore").isin([str]).all():
-        text = series.str.replace(_ILLEGAL_CHARACTERS, "", regex=True)
-        too_long = text.str.len() > MAX_CELL_CHARS
-        if too_long.any():
-            text = text.where(~too_long, text[too_long].map(excel_value))
-        text = text.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False)
-        text = text.str.replace(">", "&gt;", regex=False)
-        cells = f'<c s="{style}" t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
-        return cells.fillna(f'<c s="{style}"/>').tolist()
+        codes, distinct = pd.factorize(series)  # most columns repeat a few values: build each cell once
+        lookup = _text_cells(pd.Series(distinct, dtype=object), style) + [f'<c s="{style}"/>']
+        return [lookup[code] for code in codes.tolist()]  # code -1 (missing) is the last, empty cell
     if pd.api.types.is_integer_dtype(series) and not series.hasnans:
         return (f'<c s="{style}"><v>' + series.astype("int64").astype(str) + "</v></c>").tolist()
     return [_cell("", excel_value(v), style) for v in series.tolist()]
+
+
+def _text_cells(text: pd.Series, style: int) -> list[str]:
+    """Inline-string cells of non-missing texts, cleaned, cut and escaped as :func:`excel_value` and :func:`_cell` do."""
+    text = text.str.replace(_ILLEGAL_CHARACTERS, "", regex=True)
+    too_long = text.str.len() > MAX_CELL_CHARS
+    if too_long.any():
+        text = text.where(~too_long, text[too_long].map(excel_value))
+    text = text.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False)
+    text = text.str.replace(">", "&gt;", regex=False)
+    return (f'<c s="{style}" t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>").tolist()
 
 
 def _chunks(sheet: Sheet) -> Iterator[pd.DataFrame]:
