@@ -603,7 +603,9 @@ def import_reviewed_csv(path: str | os.PathLike[str], store: ReviewStore, review
 
     A row counts when ``new_code`` is filled: a code, ``uncoded``, ``accept``
     (keep the machine's code) or ``reject`` (= ``uncoded``).  An empty
-    ``new_valence`` keeps the machine's valence (``neutral`` for ``uncoded``).
+    ``new_valence`` keeps the machine's valence, also on ``reject``: the
+    reviewer judged the code, not the tone, and an uncoded unit keeps the
+    valence its words carry.
     The machine's code is taken from the run, not from the sheet.  Every row is
     checked before anything is recorded; a row equal to the unit's current
     decision is skipped, so importing the same file twice records nothing new.
@@ -650,9 +652,7 @@ def _decoded(new_code: str, new_valence: str, old_code: str, old_valence: str) -
     word = new_code.strip().lower()
     code = old_code if word in ACCEPT_WORDS else UNCODED if word in REJECT_WORDS else new_code.strip()
     valence = new_valence.strip().lower()
-    if not valence:
-        valence = "neutral" if code == UNCODED else old_valence
-    return code, valence
+    return code, valence or old_valence
 
 
 # --------------------------------------------------------------------------- retraining
@@ -943,8 +943,9 @@ class ReviewPanel:
             self._decide(str(self.current["code"]), str(self.current["valence"]))
 
     def reject(self) -> None:
-        """No code applies: record ``uncoded`` (neutral)."""
-        self._decide(UNCODED, "neutral")
+        """No code applies: record ``uncoded`` with the machine's valence (the tone was not judged)."""
+        if self.current is not None:
+            self._decide(UNCODED, str(self.current["valence"]))
 
     def recode(self, code: str, valence: str) -> None:
         """Record another code and/or valence."""

@@ -302,7 +302,9 @@ def test_excel_round_trip_records_only_the_filled_rows(run_dir, tmp_path):
     assert decisions.loc[first, ["new_code", "action"]].tolist() == ["koordinasi", "accept"]
     assert decisions.loc[second, ["new_code", "new_valence", "old_code"]].tolist() == \
         ["kedekatan_pelibatan", "positive", "koordinasi"]
-    assert decisions.loc[third, ["new_code", "new_valence"]].tolist() == ["uncoded", "neutral"]
+    machine = run.units.set_index("unit_id").loc[third, "valence"]
+    assert machine != "neutral"  # so the test tells "kept" from the old default
+    assert decisions.loc[third, ["new_code", "new_valence", "action"]].tolist() == ["uncoded", machine, "reject"]
     assert import_reviewed_csv(sample, store, "Dina") == 0  # importing twice records nothing new
 
 
@@ -355,7 +357,8 @@ def test_widget_buttons_save_each_decision_at_once(run_dir):
     assert decisions.loc[ids.iloc[0], "action"] == "accept"
     assert decisions.loc[ids.iloc[1], ["new_code", "new_valence"]].tolist() == ["kedekatan_pelibatan", "positive"]
     assert ids.iloc[2] not in decisions.index
-    assert decisions.loc[ids.iloc[3], "new_code"] == "uncoded"
+    assert decisions.loc[ids.iloc[3], ["new_code", "action"]].tolist() == ["uncoded", "reject"]
+    assert decisions.loc[ids.iloc[3], "new_valence"] == queue["valence"].iloc[3]  # the tone was not judged
     assert panel.position == 4
 
 
