@@ -51,25 +51,49 @@ def test_the_console_script_flushes_output_runs_exit_handlers_and_keeps_the_exit
 
 
 def test_the_api_server_started_early_is_the_one_the_flow_uses(tmp_path: Path) -> None:
+    """`wogcode run` starts Prefect's API server first thing; the flow uses it and starts no server of its own."""
     done = run_python("""
-        import os
+        import os, sys
         os.environ.pop("PREFECT_API_URL", None)
-        from pipeline.flows.api_server import start_api_server_early
-        wait = start_api_server_early()
-        wait()
-        from prefect import flow
-        from prefect.server.api.server import SubprocessASGIServer
-        server = SubprocessASGIServer()
-        assert server.running and server.server_process.poll() is None
-        pid = server.server_process.pid
+        from pipeline.flows.api_server import api_server, launch
+        server = launch()
+        assert server is not None and server.process.poll() is None
+        from prefect import flow, get_client
 
         @flow
         def tiny() -> int:
             return 41 + 1
 
-        assert tiny() == 42
-        servers = list(SubprocessASGIServer._instances.values())
-        assert [s.server_process.pid for s in servers] == [pid], "the flow started a second API server"
+        with api_server(server):
+            assert tiny() == 42
+            with get_client(sync_client=True) as client:
+                assert str(client.api_url).startswith(server.api_url)
+                assert client.read_flows(), "the flow run is not on the early server"
+        assert "prefect.server.api.server" not in sys.modules, "the flow started Prefect's own server"
+        server.stop()
+        assert server.process is None
+        print("ok")
+        """, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+def test_a_run_goes_on_with_prefects_own_server_when_the_early_one_is_gone(tmp_path: Path) -> None:
+    done = run_python("""
+        import os, sys
+        os.environ.pop("PREFECT_API_URL", None)
+        from pipeline.flows.api_server import api_server, launch
+        server = launch()
+        server.process.kill()  # e.g. its port was taken, or uvicorn failed
+        from prefect import flow
+
+        @flow
+        def tiny() -> int:
+            return 41 + 1
+
+        with api_server(server):
+            assert tiny() == 42
+        assert "prefect.server.api.server" in sys.modules  # Prefect started its temporary server itself
         print("ok")
         """, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -110,12 +110,17 @@ def encoder_backend(name: str | None) -> Iterator[None]:
 
 def _run(args: argparse.Namespace) -> int:
     """The body of :func:`run`."""
+    from pipeline.flows.api_server import api_server, launch
+
+    server = launch()  # Prefect's API server boots on the other core while this process gets ready
     preflight(args)
     from pipeline.up_to_date import finished_run
 
     key = current_run_key(args)
     manifest = None if args.force else finished_run(args.out, key)
     if manifest is not None:
+        if server is not None:
+            server.stop()
         counts = manifest.get("counts", {})
         print(f"up to date: {args.out} already holds this run (same corpus, model, codebook and options; "
               f"outputs unchanged); --force runs it again")
@@ -123,20 +128,17 @@ def _run(args: argparse.Namespace) -> int:
               f"{counts.get('coded', '?')} coded")
         print(f"report: {(args.out / 'report.html').resolve()}")
         return 0
-    from pipeline.flows.api_server import start_api_server_early
-
-    wait_for_api_server = start_api_server_early()  # boots on the other core while this process gets ready
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
 
     warm_up()
-    wait_for_api_server()
     logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
     map_path = str(args.pseudonym_map) if args.pseudonym_map else None
     flow = with_task_runner(run_flow, args.dask_address, args.dask_local)
     try:
-        result = flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20),
-                      pseudonymise=args.pseudonymise, pseudonym_map=map_path, run_key=key,
-                      resume_cache=args.resume_cache)
+        with api_server(server):
+            result = flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20),
+                          pseudonymise=args.pseudonymise, pseudonym_map=map_path, run_key=key,
+                          resume_cache=args.resume_cache)
     except OSError as exc:  # anything not already turned into a one-line error (e.g. the map's folder)
         raise ValueError(f"{exc.filename or args.out}: {exc.strerror or exc}") from None
     for line in result.report_lines:

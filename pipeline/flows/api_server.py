@@ -1,38 +1,119 @@
-"""Start Prefect's temporary API server in the background, so its start-up overlaps the run's own.
+"""Start Prefect's temporary API server first thing, so its boot overlaps the run's own start.
 
-With no ``PREFECT_API_URL`` set, the first flow starts a local API server in a
-subprocess and polls it until it answers (~3.5 s here).  Started early, that
-subprocess boots on the second core while this process imports the pipeline
-and builds the sentence splitter.  Prefect keeps one such server per process,
-so the flow engine then finds it running and uses it.
+With no API configured, a process's first flow imports Prefect's server
+module (~2.3 s) only to start that server in a subprocess, then waits for it
+to answer (~3.5 s): ~6 s on the critical path of every ``wogcode run``.
+:func:`launch` starts the same subprocess at once (the command Prefect runs:
+uvicorn serving ``prefect.server.api.server:create_app``, with Prefect's
+environment for a temporary server), so it boots on the other core while
+this process checks its inputs and imports the pipeline.  :meth:`EarlyServer.
+in_use` then points the flow at it through ``PREFECT_API_URL``.
+
+Prefect's own path stays the fallback: if the early server does not answer,
+the flow starts Prefect's temporary server as before, and a server the user
+configured (``PREFECT_API_URL`` in the environment or the Prefect profile) is
+always the one used.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+
+#: What Prefect sets for its temporary server (``SubprocessASGIServer``): no UI, ephemeral mode.
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+#: Seconds to wait for the early server to answer before leaving the start to Prefect.
+READY_TIMEOUT_S = 60.0
 
 
-def start_api_server_early() -> Callable[[], None]:
-    """Start the temporary API server on a background thread; returns a function that waits for it.
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    A start that fails is left to the flow engine, which starts the server
-    again and reports the failure itself.
-    """
-    from prefect.settings import PREFECT_API_URL
 
-    if PREFECT_API_URL.value():  # a real server is configured: nothing to start
-        return lambda: None
-    from prefect.server.api.server import SubprocessASGIServer
+class EarlyServer:
+    """Prefect's temporary API server, started as a subprocess before anything imports Prefect."""
 
-    server = SubprocessASGIServer()
+    def __init__(self) -> None:
+        self.port = _free_port()
+        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                   "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        atexit.register(self.stop)
 
-    def start() -> None:
-        try:
-            server.start()
-        except Exception:  # noqa: BLE001 - the flow engine retries the start and raises it properly
+    @property
+    def api_url(self) -> str:
+        """The server's API address, for ``PREFECT_API_URL``."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def ready(self, timeout: float = READY_TIMEOUT_S) -> bool:
+        """Wait until the server answers its health check; False if it exits or does not answer in time."""
+        deadline = time.monotonic() + timeout
+        while self.process is not None and self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:  # not listening yet
+                pass
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """End the server process (at exit, or when it is not used)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
             return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
-    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
-    thread.start()
-    return thread.join
+    @contextmanager
+    def in_use(self) -> Iterator[bool]:
+        """Within the block, flows use this server; yields whether they do.
+
+        They do not when the user configured a server (it is used instead) or
+        when this one did not come up (Prefect then starts its own, as usual).
+        """
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        if PREFECT_API_URL.value() or not self.ready():
+            self.stop()
+            yield False
+            return
+        with temporary_settings({PREFECT_API_URL: self.api_url}):
+            yield True
+
+
+def launch() -> EarlyServer | None:
+    """Start the early server unless ``PREFECT_API_URL`` is set in the environment, or it cannot start."""
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    try:
+        return EarlyServer()
+    except OSError:  # no socket or no process: Prefect starts its own server later
+        return None
+
+
+@contextmanager
+def api_server(server: EarlyServer | None) -> Iterator[None]:
+    """Run the block's flows against ``server`` if it is usable, else wherever Prefect would run them."""
+    if server is None:
+        yield
+        return
+    with server.in_use():
+        yield
