@@ -70,12 +70,15 @@ MAX_BLOCK_CHARS = 200_000_000
 #: spaCy keeps every distinct token it has seen (vocabulary, string store, tokenizer cache); past this many
 #: the pipeline is rebuilt, so a long run's memory stays bounded.  Sentence boundaries do not depend on it.
 MAX_VOCAB = 250_000
-_SENTENCIZER_PUNCT = frozenset(Sentencizer.default_punct_chars)
+#: Characters after which the sentencizer may end a sentence (its default ``punct_chars``, which the splitter uses).
+TERMINATORS = frozenset(Sentencizer.default_punct_chars)
+_TERMINATOR_IDS = frozenset(get_string_id(ch) for ch in TERMINATORS)  # as the tokenizer's ORTH array holds them
+_CLOSING = "".join(sorted(TERMINATORS)) + "\"”’)]"
 
 
 def _terminated(text: str) -> bool:
     """True when ``text`` contains a character after which the sentencizer may end a sentence."""
-    return any(ch in _SENTENCIZER_PUNCT for ch in text)
+    return any(ch in TERMINATORS for ch in text)
 
 
 def boundary_exceptions(exceptions: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +108,7 @@ def boundary_exceptions(exceptions: dict[str, Any]) -> dict[str, Any]:
 
 def _first_terminator(text: str) -> int:
     """Index of the first sentence-terminator character in ``text``."""
-    return next(i for i, ch in enumerate(text) if ch in _SENTENCIZER_PUNCT)
+    return next(i for i, ch in enumerate(text) if ch in TERMINATORS)
 
 
 def _indonesian_splitter(exceptions: dict[str, Any]) -> Language:
@@ -165,17 +168,10 @@ def merge_spans(text: str, spans: list[tuple[int, int]], inside_quote_block: boo
     return merged
 
 
-@lru_cache(maxsize=1)
-def _terminators() -> frozenset[str]:
-    """Characters after which the sentencizer may end a sentence."""
-    return frozenset(sentence_splitter().get_pipe("sentencizer").punct_chars)
-
-
 def is_one_sentence(piece: str) -> bool:
     """True when no sentence terminator occurs before the final punctuation (no split possible)."""
-    terminators = _terminators()
-    body = piece.rstrip().rstrip("".join(terminators) + "\"”’)]")
-    return not any(ch in terminators for ch in body)
+    body = piece.rstrip().rstrip(_CLOSING)
+    return not any(ch in TERMINATORS for ch in body)
 
 
 def sentence_spans(text: str, start: int, end: int, inside_quote_block: bool = False) -> list[tuple[int, int]]:
@@ -203,11 +199,10 @@ def sentencizer_spans(text: str) -> list[tuple[int, int]]:
     if not len(doc):
         return []
     starts_at, is_punct, orth, length = doc.to_array([IDX, IS_PUNCT, ORTH, LENGTH]).T.tolist()
-    terminators = _terminator_ids()
     starts = [0]
     seen_terminator = False
     for i, token in enumerate(orth):
-        is_terminator = token in terminators
+        is_terminator = token in _TERMINATOR_IDS
         if seen_terminator and not is_punct[i] and not is_terminator:
             starts.append(i)
             seen_terminator = False
@@ -216,11 +211,6 @@ def sentencizer_spans(text: str) -> list[tuple[int, int]]:
     ends = starts[1:] + [len(orth)]
     return [(starts_at[first], starts_at[last - 1] + length[last - 1]) for first, last in zip(starts, ends)]
 
-
-@lru_cache(maxsize=1)
-def _terminator_ids() -> frozenset[int]:
-    """The string ids (hashes) of the sentencizer's terminators."""
-    return frozenset(get_string_id(ch) for ch in _terminators())
 
 
 def block_spans(text: str, block: Block) -> Iterable[tuple[int, int]]:
