@@ -128,10 +128,16 @@ def _indonesian_splitter(exceptions: dict[str, Any]) -> Language:
 
 
 @lru_cache(maxsize=1)
-def _build_splitter() -> Language:
+def _splitter_exceptions() -> dict[str, Any]:
+    """spaCy's Indonesian special cases plus ours, reduced by :func:`boundary_exceptions` (once per process)."""
     exceptions = dict(Indonesian.Defaults.tokenizer_exceptions)
     exceptions.update({abbreviation: [{ORTH: abbreviation}] for abbreviation in load_lines("abbreviations.txt")})
-    return _indonesian_splitter(boundary_exceptions(exceptions))
+    return boundary_exceptions(exceptions)
+
+
+@lru_cache(maxsize=1)
+def _build_splitter() -> Language:
+    return _indonesian_splitter(_splitter_exceptions())  # rebuilt when its vocabulary grows; the cases stay
 
 
 def sentence_splitter() -> Language:

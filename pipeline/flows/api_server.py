@@ -6,8 +6,8 @@ to answer (~3.5 s): ~6 s on the critical path of every ``wogcode run``.
 :func:`launch` starts the same subprocess at once (the command Prefect runs:
 uvicorn serving ``prefect.server.api.server:create_app``, with Prefect's
 environment for a temporary server), so it boots on the other core while
-this process checks its inputs and imports the pipeline.  :meth:`EarlyServer.
-in_use` then points the flow at it through ``PREFECT_API_URL``.
+this process checks its inputs and imports the pipeline.  :func:`api_server`
+then points the flow at it through ``PREFECT_API_URL``.
 
 Prefect's own path stays the fallback: if the early server does not answer,
 the flow starts Prefect's temporary server as before, and a server the user
@@ -82,22 +82,6 @@ class EarlyServer:
             process.kill()
             process.wait()
 
-    @contextmanager
-    def in_use(self) -> Iterator[bool]:
-        """Within the block, flows use this server; yields whether they do.
-
-        They do not when the user configured a server (it is used instead) or
-        when this one did not come up (Prefect then starts its own, as usual).
-        """
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        if PREFECT_API_URL.value() or not self.ready():
-            self.stop()
-            yield False
-            return
-        with temporary_settings({PREFECT_API_URL: self.api_url}):
-            yield True
-
 
 def launch() -> EarlyServer | None:
     """Start the early server unless ``PREFECT_API_URL`` is set in the environment, or it cannot start."""
@@ -111,9 +95,19 @@ def launch() -> EarlyServer | None:
 
 @contextmanager
 def api_server(server: EarlyServer | None) -> Iterator[None]:
-    """Run the block's flows against ``server`` if it is usable, else wherever Prefect would run them."""
+    """Run the block's flows against ``server``, else wherever Prefect would run them.
+
+    Not against ``server`` when the user configured a server (that one is
+    used) or when it did not come up (Prefect then starts its own, as usual).
+    """
     if server is None:
         yield
         return
-    with server.in_use():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value() or not server.ready():
+        server.stop()
+        yield
+        return
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
         yield
