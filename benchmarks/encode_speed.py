@@ -1,11 +1,13 @@
-"""Encoding speed and agreement of the default encoder's backends: the adopted ONNX Runtime graph vs torch.
+"""Encoding speed and agreement of the default encoder's backends, against torch.
 
 Times, on ~500 unique Indonesian sentences/paragraphs of varied length from
 the seed texts, each setting through :class:`pipeline.classify.encoder.Encoder`
 (no embedding cache, so every text is encoded):
 
 * ``torch``: the built float32 encoder under sentence-transformers (the reference);
-* ``onnx``: the adopted backend, the exported fused graph under ONNX Runtime;
+* ``onnx``: the exported fused graph under ONNX Runtime (float32);
+* ``openvino bf16`` / ``openvino f32``: the same graph under OpenVINO (the default
+  backend; bf16 only where the CPU has native bfloat16);
 
 and with ``--variants`` also ONNX batch sizes, ONNX Runtime graph optimisation
 levels, and int8 dynamic quantisation variants of the graph.
@@ -38,12 +40,14 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.classify import build_encoder  # noqa: E402
 from pipeline.classify.embed_cache import EmbedCache  # noqa: E402
-from pipeline.classify.encoder import BATCH_SIZES, Encoder, cpu_count, load_sentence_transformer  # noqa: E402
+from pipeline.classify.encoder import (  # noqa: E402
+    BATCH_SIZES, Encoder, backend_variant, cpu_count, default_backend, load_sentence_transformer)
 from pipeline.classify.onnx_backend import ONNX_FILE, OnnxSentenceEncoder, quantise_int8  # noqa: E402
+from pipeline.classify.openvino_backend import load_openvino, native_precision, openvino_installed  # noqa: E402
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 REFERENCE = "torch"
-ADOPTED = "onnx"
+FLOAT32 = "onnx"
 
 
 @dataclass
@@ -106,8 +110,13 @@ def build_settings(folder: Path, variants: bool, tmp: Path) -> dict[str, Setting
     onnx = OnnxSentenceEncoder(folder, cpu_count())
     settings = {
         REFERENCE: Setting(load_sentence_transformer(str(folder)), BATCH_SIZES["torch"], "torch"),
-        ADOPTED: Setting(onnx, BATCH_SIZES["onnx"], "onnx"),
+        FLOAT32: Setting(onnx, BATCH_SIZES["onnx"], "onnx"),
     }
+    if openvino_installed():
+        for precision in ("bf16", "f32") if native_precision() == "bf16" else ("f32",):
+            model = load_openvino(folder, cpu_count(), precision)
+            settings[f"openvino {precision}"] = Setting(model, BATCH_SIZES[f"openvino-{precision}"],
+                                                        f"openvino-{precision}")
     if not variants:
         return settings
     for batch_size in (4, 16, 32):
@@ -202,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     checksum = build_encoder.read_manifest(folder)["weights_sha256"]
     with tempfile.TemporaryDirectory(prefix="wogcode-encode-speed-") as tmp:
         settings = build_settings(folder, args.variants, Path(tmp))
-        lengths = np.array([len(ids) for ids in settings[ADOPTED].model.token_ids(["passage: " + t for t in texts])])
+        lengths = np.array([len(ids) for ids in settings[FLOAT32].model.token_ids(["passage: " + t for t in texts])])
         print(f"{len(texts)} unique texts; tokens p50={np.median(lengths):.0f} p90={np.percentile(lengths, 90):.0f} "
               f"max={lengths.max()} (cap {build_encoder.MAX_SEQ_LENGTH}); cores={cpu_count()}")
         timed = {name: encoder_for(s, checksum, None) for name, s in settings.items()}
@@ -217,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     reference_f1, reference_gold, reference_texts = predictions[REFERENCE]
     header = (f"{'setting':44s} {'batch':>5s} {'sent/s':>7s} {'/CPU-s':>7s} {'vs torch':>8s} {'min cos':>8s} "
               f"{'mean cos':>9s} {'gold F1':>8s} {'gold same':>9s} {'texts same':>10s}")
-    print(f"\nreference: {REFERENCE}; adopted: {ADOPTED}\n{header}\n{'-' * len(header)}")
+    print(f"\nreference: {REFERENCE}; the default: {backend_variant(default_backend())}\n{header}\n{'-' * len(header)}")
     for name, (speed, cpu_speed, vectors) in timings.items():
         cosines = np.sum(vectors * reference_vectors, axis=1)
         f1, gold_predicted, text_predicted = predictions[name]

@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
+# The shipped models are trained and cross-validated on float32 vectors, whatever the CPU.
+export WOGCODE_ENCODER_BACKEND=${WOGCODE_ENCODER_BACKEND:-onnx}
 SHARED=${SHARED:-../shared}
 CREATED=${CREATED:-2025-06-01}
 OUT=${OUT:-models}

@@ -174,7 +174,8 @@ def test_a_local_folder_loads_by_path_with_its_weights_checksum(encoder: Encoder
     assert by_path.name == str(folder)
     assert by_path.checksum == encoder.checksum
     assert by_path.prompt == "passage: "
-    np.testing.assert_allclose(by_path.encode(PARAPHRASE), encoder.encode(PARAPHRASE), atol=1e-5)
+    # the same network (the default runs it in bfloat16 where the CPU has it: cosine ~0.99999, not bit-equal)
+    assert float(np.sum(by_path.encode(PARAPHRASE) * encoder.encode(PARAPHRASE), axis=1).min()) >= 0.9999
 
 
 def test_a_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:

@@ -570,14 +570,24 @@ def build_default_encoder(dest: Path | None = None) -> Path:
     return dest
 
 
+def compile_for_openvino(folder: Path) -> None:
+    """Fill OpenVINO's checked compile cache for ``folder`` (when OpenVINO is installed), so no run pays for it."""
+    from pipeline.classify.encoder import cpu_count
+    from pipeline.classify.openvino_backend import load_openvino, openvino_installed
+
+    if openvino_installed() and onnxruntime_installed() and (folder / "model.onnx").is_file():
+        load_openvino(folder, cpu_count())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI: build (or confirm) the default encoder and print its folder."""
+    """CLI: build (or confirm) the default encoder, compile it for OpenVINO, and print its folder."""
     parser = argparse.ArgumentParser(description="Build the default offline sentence encoder.")
     parser.add_argument("--dest", type=Path, default=None, help="target folder (default: the wogcode cache)")
     args = parser.parse_args(argv)
     dest = args.dest if args.dest is not None else default_encoder_dir()
     try:
         folder = build_default_encoder(dest)
+        compile_for_openvino(folder)
     except (ValueError, RuntimeError) as exc:
         print(f"build_encoder: error: {exc}", file=sys.stderr)
         return 2

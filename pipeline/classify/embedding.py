@@ -81,15 +81,15 @@ ABSTENTIONS = ("class", "threshold", "gate")  # how uncoded training texts are u
 
 
 #: Encoder backends whose vectors differ from the model's own float32 ones: named in every coding's model id.
-LOSSY_BACKENDS = ("onnx-int8",)
+LOSSY_BACKENDS = ("onnx-int8", "openvino-bf16")
 
 
 def encoder_suffix(encoder: Any) -> str:
     """``+<backend>`` when ``encoder`` (None: the default one) runs a lossy copy of its network, else ``""``."""
-    from pipeline.classify.encoder import default_backend
+    from pipeline.classify.encoder import backend_variant, default_backend
 
     try:
-        backend = default_backend() if encoder is None else getattr(encoder, "backend", "")
+        backend = backend_variant(default_backend()) if encoder is None else getattr(encoder, "backend", "")
     except ValueError:  # a wrong $WOGCODE_ENCODER_BACKEND fails where the encoder loads, not here
         return ""
     return f"+{backend}" if backend in LOSSY_BACKENDS else ""

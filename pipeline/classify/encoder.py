@@ -1,11 +1,15 @@
 """Sentence encoder: texts -> L2-normalised float32 vectors, with an on-disk cache.
 
 ``Encoder.load()`` gives the default offline encoder (multilingual-e5-small,
-built locally by :mod:`pipeline.classify.build_encoder` on first use), run by
-ONNX Runtime (:mod:`pipeline.classify.onnx_backend`: same vectors, faster, no
-torch import) unless ``WOGCODE_ENCODER_BACKEND=torch`` (or ``onnx-int8``, an
-opt-in int8 copy of the graph: faster, vectors within cosine ~0.99). Any other string is
-handed to ``sentence_transformers.SentenceTransformer``, so a local
+built locally by :mod:`pipeline.classify.build_encoder` on first use). Its
+exported ONNX graph runs under OpenVINO (:mod:`pipeline.classify.openvino_backend`:
+bfloat16 on CPUs that have it, ~1.8x faster, vectors within cosine ~0.99999
+of float32; float32 elsewhere), or under ONNX Runtime
+(:mod:`pipeline.classify.onnx_backend`, float32) without OpenVINO; neither
+imports torch. ``WOGCODE_ENCODER_BACKEND`` picks one of :data:`BACKENDS`
+(``onnx-int8``: an opt-in int8 copy of the graph, vectors within cosine
+~0.99). Any other string is handed to
+``sentence_transformers.SentenceTransformer``, so a local
 sentence-transformers folder (or a hub id, when online) also works.
 
 e5 models expect a ``passage: `` prefix; the encoder applies it. Cosine
@@ -36,11 +40,12 @@ if TYPE_CHECKING:
 E5_PASSAGE_PROMPT = "passage: "
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".pth", ".xml")
 CHUNK_BATCHES = 8  # batches encoded between two cache writes
-#: ``onnx-int8`` (opt-in) runs an int8 copy of the ONNX graph: ~1.8x faster, not lossless (README, Speed).
-BACKENDS = ("onnx", "onnx-int8", "torch")
+#: ``onnx-int8`` (opt-in) runs an int8 copy of the ONNX graph: ~1.8x faster, not lossless (README, Speed);
+#: ``openvino`` runs the graph with OpenVINO, in bfloat16 on CPUs that have it (``openvino-bf16``) or float32.
+BACKENDS = ("onnx", "onnx-int8", "openvino", "torch")
 BACKEND_ENV = "WOGCODE_ENCODER_BACKEND"
 #: Texts per batch, measured on 2 cores with length-sorted batches (benchmarks/encode_speed.py).
-BATCH_SIZES = {"onnx": 8, "onnx-int8": 8, "torch": 16}
+BATCH_SIZES = {"onnx": 8, "onnx-int8": 8, "openvino-bf16": 8, "openvino-f32": 8, "torch": 16}
 
 
 # ------------------------------------------------------------ loading helpers
@@ -151,16 +156,45 @@ def passage_prompt(model: SentenceTransformer, name: str) -> str:
 
 
 def default_backend() -> str:
-    """``onnx`` when onnxruntime is installed, else ``torch``; ``$WOGCODE_ENCODER_BACKEND`` decides if set."""
+    """``openvino`` when installed, else ``onnx`` when onnxruntime is, else ``torch``; ``$WOGCODE_ENCODER_BACKEND``
+    decides if set.  (OpenVINO runs the ONNX graph, which onnxruntime's optimiser fuses at set-up.)"""
+    from pipeline.classify.openvino_backend import openvino_installed
+
     chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
-    installed = build_encoder.onnxruntime_installed()
+    onnx = build_encoder.onnxruntime_installed()
     if chosen:
         if chosen not in BACKENDS:
             raise ValueError(f"{BACKEND_ENV}={chosen!r}: use one of {', '.join(BACKENDS)}")
-        if chosen.startswith("onnx") and not installed:
+        if chosen != "torch" and not onnx:
             raise ValueError(f"{BACKEND_ENV}={chosen}: onnxruntime is not installed (install it, or use torch)")
+        if chosen == "openvino" and not openvino_installed():
+            raise ValueError(f"{BACKEND_ENV}={chosen}: openvino is not installed (install it, or use onnx)")
         return chosen
-    return "onnx" if installed else "torch"
+    if onnx and openvino_installed():
+        return "openvino"
+    return "onnx" if onnx else "torch"
+
+
+def backend_variant(backend: str) -> str:
+    """What ``backend`` runs on this machine: ``openvino`` becomes ``openvino-bf16`` or ``openvino-f32``."""
+    if backend != "openvino":
+        return backend
+    from pipeline.classify.openvino_backend import native_precision
+
+    return f"openvino-{native_precision()}"
+
+
+def _load_default(folder: Path, backend: str) -> object:
+    """The built default encoder folder, run by ``backend`` (a :func:`backend_variant`)."""
+    if backend.startswith("openvino"):
+        from pipeline.classify.openvino_backend import load_openvino
+
+        return load_openvino(folder, cpu_count(), backend.removeprefix("openvino-"))
+    if backend.startswith("onnx"):
+        from pipeline.classify.onnx_backend import OnnxSentenceEncoder, int8_graph
+
+        return OnnxSentenceEncoder(folder, cpu_count(), int8_graph(folder) if backend == "onnx-int8" else None)
+    return load_sentence_transformer(str(folder))
 
 
 # -------------------------------------------------------------------- encoder
@@ -198,13 +232,8 @@ class Encoder:
             folder = build_encoder.build_default_encoder()
             manifest = build_encoder.read_manifest(folder) or {}
             name, checksum = build_encoder.ENCODER_NAME, manifest["weights_sha256"]
-            backend = default_backend()
-            if backend.startswith("onnx"):
-                from pipeline.classify.onnx_backend import OnnxSentenceEncoder, int8_graph
-
-                model = OnnxSentenceEncoder(folder, cpu_count(), int8_graph(folder) if backend == "onnx-int8" else None)
-            else:
-                model = load_sentence_transformer(str(folder))
+            backend = backend_variant(default_backend())
+            model = _load_default(folder, backend)
         else:
             name = name_or_path
             folder = local_folder(name_or_path)

@@ -237,7 +237,6 @@ class OnnxSentenceEncoder:
     """
 
     def __init__(self, folder: Path, threads: int, graph: Path | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = Path(folder)
@@ -251,8 +250,17 @@ class OnnxSentenceEncoder:
         self.tokenizer.no_padding()
         pad_id = self.tokenizer.token_to_id(str(_read_json(folder / "tokenizer_config.json").get("pad_token", "")))
         self._pad_id = pad_id if pad_id is not None else 0
-        self.session = ort.InferenceSession(str(graph or folder / ONNX_FILE), session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        self._start(graph or folder / ONNX_FILE, threads)
+
+    def _start(self, graph: Path, threads: int) -> None:
+        """Open ``graph`` in the runtime (ONNX Runtime here; subclasses run it elsewhere)."""
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
+
+    def _pooled(self, batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The graph's mean-pooled output for one padded batch."""
+        return self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
 
     def get_embedding_dimension(self) -> int:
         """Vector length."""
@@ -281,7 +289,7 @@ class OnnxSentenceEncoder:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch, mask = self._batch_arrays([ids[i] for i in rows])
-            pooled = self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
+            pooled = self._pooled(batch, mask)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[rows] = pooled / np.where(norms == 0, 1.0, norms)
         return out

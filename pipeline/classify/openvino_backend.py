@@ -1,0 +1,128 @@
+"""Run the default encoder's ONNX graph with OpenVINO, in bfloat16 where the CPU computes it natively.
+
+OpenVINO reads the same ``model.onnx`` that ONNX Runtime runs
+(:mod:`pipeline.classify.onnx_backend`). On CPUs with native bfloat16
+(AVX512-BF16 or AMX), its matrix products run in bfloat16 with float32
+accumulation: about twice as fast on 2 cores, with vectors within cosine
+~0.99999 of float32 (int8 reaches ~0.99). Elsewhere it runs in float32,
+like ONNX Runtime. Measured in the README (Speed).
+
+Compiling the graph takes ~3-4 s, so OpenVINO's own compile cache is kept in
+a sibling folder (``<encoder folder>-openvino``); loading from it takes
+~0.3 s. A cache is never trusted blindly: every load encodes the build's
+check sentences and compares them with float32 vectors recorded beside the
+cache (computed once with ONNX Runtime); a disagreement clears the cache and
+compiles afresh, and a fresh graph that still disagrees is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.classify.onnx_backend import ONNX_FILE, OnnxSentenceEncoder, _read_json, _write_json
+
+RECORD = "openvino.json"
+#: Lowest cosine allowed between OpenVINO's vectors and float32 ONNX Runtime's on the check sentences.
+MIN_AGREEMENT = 0.999
+#: Texts per inference, measured on 2 cores with token-length-sorted batches (benchmarks/encode_speed.py).
+BATCH_SIZE = 8
+
+
+def openvino_installed() -> bool:
+    """Whether the ``openvino`` package can be imported."""
+    from importlib.util import find_spec
+
+    return find_spec("openvino") is not None
+
+
+@lru_cache(maxsize=1)
+def native_precision() -> str:
+    """``bf16`` when the CPU has native bfloat16 arithmetic (as OpenVINO reports it), else ``f32``."""
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "bf16" if "BF16" in capabilities else "f32"
+
+
+class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
+    """The encoder folder's ONNX graph compiled by OpenVINO for the CPU, in ``precision`` (``bf16`` or ``f32``)."""
+
+    def __init__(self, folder: Path, threads: int, precision: str, cache: Path | None = None) -> None:
+        self.precision = precision
+        self._cache = cache
+        super().__init__(folder, threads)
+
+    def _start(self, graph: Path, threads: int) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                  "INFERENCE_PRECISION_HINT": self.precision}
+        if self._cache is not None:
+            config["CACHE_DIR"] = str(self._cache)
+        compiled = ov.Core().compile_model(str(graph), "CPU", config)
+        self._output = compiled.outputs[0]
+        self._request = compiled.create_infer_request()
+        self._busy = threading.Lock()  # an infer request serves one thread at a time (coding jobs run in threads)
+
+    def _pooled(self, batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with self._busy:
+            result = self._request.infer({"input_ids": batch, "attention_mask": mask})
+            return np.array(result[self._output], dtype=np.float32)  # a copy: the request reuses its buffer
+
+
+def load_openvino(folder: Path, threads: int, precision: str | None = None) -> OpenVinoSentenceEncoder:
+    """The folder's graph under OpenVINO, compiled from its checked cache when it can be (see the module doc)."""
+    precision = precision or native_precision()
+    home = folder.parent / f"{folder.name}-openvino"
+    reference = _reference_vectors(folder, home)
+    encoder = OpenVinoSentenceEncoder(folder, threads, precision, _cache_dir(home, precision))
+    if _agreement(encoder, reference) >= MIN_AGREEMENT:
+        return encoder
+    shutil.rmtree(_cache_dir(home, precision), ignore_errors=True)  # a damaged or stale compiled blob
+    encoder = OpenVinoSentenceEncoder(folder, threads, precision, _cache_dir(home, precision))
+    lowest = _agreement(encoder, reference)
+    if lowest < MIN_AGREEMENT:
+        raise RuntimeError(f"{folder}: OpenVINO's {precision} vectors disagree with float32 ONNX Runtime's (lowest "
+                           f"cosine {lowest:.5f} < {MIN_AGREEMENT}); use the onnx backend")
+    return encoder
+
+
+def _cache_dir(home: Path, precision: str) -> Path | None:
+    """Where OpenVINO keeps this precision's compiled graph; None (no cache) if it cannot be created."""
+    target = home / precision
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return target
+
+
+def _reference_vectors(folder: Path, home: Path) -> np.ndarray:
+    """float32 ONNX Runtime vectors of the check sentences, recorded once per source graph."""
+    from pipeline.classify.build_encoder import CHECK_SENTENCES, PASSAGE_PROMPT, read_manifest
+
+    source = (read_manifest(folder) or {}).get("files", {}).get(ONNX_FILE)
+    record = _read_json(home / RECORD)
+    if record.get("source_sha256") == source and record.get("vectors"):
+        return np.asarray(record["vectors"], dtype=np.float32)
+    vectors = OnnxSentenceEncoder(folder, 1).encode(list(CHECK_SENTENCES), prompt=PASSAGE_PROMPT)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return vectors
+    _write_json(home / RECORD, {"source_sha256": source, "vectors": vectors.tolist()})
+    return vectors
+
+
+def _agreement(encoder: OpenVinoSentenceEncoder, reference: np.ndarray) -> float:
+    """Lowest cosine between ``encoder``'s check-sentence vectors and the float32 ones."""
+    from pipeline.classify.build_encoder import CHECK_SENTENCES, PASSAGE_PROMPT
+
+    vectors = encoder.encode(list(CHECK_SENTENCES), prompt=PASSAGE_PROMPT)
+    return float(np.sum(vectors * reference, axis=1).min())
