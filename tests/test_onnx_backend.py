@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.classify import build_encoder
+from pipeline.classify import build_encoder, openvino_backend
 from pipeline.classify.encoder import BACKEND_ENV, Encoder, default_backend
 from pipeline.classify.onnx_backend import INT8_RECORD, int8_graph
 from pipeline.evaluate import evaluate
@@ -85,6 +85,11 @@ def test_the_backend_can_be_forced_and_a_wrong_name_is_one_line(monkeypatch):
         default_backend()
     monkeypatch.delenv(BACKEND_ENV)
     assert default_backend() == "openvino"
+    monkeypatch.setattr(openvino_backend, "openvino_installed", lambda: False)
+    assert default_backend() == "onnx"  # without OpenVINO: float32 under ONNX Runtime
+    monkeypatch.setenv(BACKEND_ENV, "openvino")
+    with pytest.raises(ValueError, match="WOGCODE_ENCODER_BACKEND=openvino: openvino is not installed"):
+        default_backend()
 
 
 def test_a_damaged_onnx_file_fails_the_check_and_is_re_exported_alone(tmp_path: Path):

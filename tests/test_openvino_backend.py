@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.classify import openvino_backend
 from pipeline.classify.encoder import BACKEND_ENV, Encoder
 from pipeline.classify.openvino_backend import RECORD, load_openvino, native_precision
+from pipeline.paths import REPO_ROOT
+from pipeline.persist import load_model
 from tests.test_onnx_backend import DEV_GOLD, TEXTS, linked_encoder, shipped_gold_macro_f1
 
 
@@ -30,6 +33,17 @@ def test_openvino_vectors_agree_with_float32_onnx_runtime(float32: Encoder, monk
     assert float(np.sum(a * b, axis=1).min()) >= 0.999
     assert np.array_equal(openvino.encode(TEXTS), a)  # deterministic
     assert openvino.cache_key != float32.cache_key  # bfloat16 vectors never mix with float32 ones in the cache
+    marked = load_model(REPO_ROOT / "models" / "perry6").model_id.endswith("+openvino-bf16")
+    assert marked == (openvino.backend == "openvino-bf16")  # every coding on bfloat16 vectors says so
+
+
+def test_on_a_cpu_without_bfloat16_openvino_runs_float32_and_codings_carry_no_suffix(float32: Encoder, monkeypatch):
+    monkeypatch.setattr(openvino_backend, "native_precision", lambda: "f32")
+    monkeypatch.setenv(BACKEND_ENV, "openvino")
+    openvino = Encoder.load(None, use_cache=False)
+    assert openvino.backend == "openvino-f32"
+    np.testing.assert_allclose(openvino.encode(TEXTS), float32.encode(TEXTS), atol=1e-5)
+    assert not load_model(REPO_ROOT / "models" / "perry6").model_id.endswith("+openvino-f32")  # lossless: no mark
 
 
 def test_the_compiled_graph_is_cached_and_a_damaged_cache_is_recompiled(tmp_path: Path, float32: Encoder):

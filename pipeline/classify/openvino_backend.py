@@ -30,8 +30,6 @@ from pipeline.classify.onnx_backend import ONNX_FILE, OnnxSentenceEncoder, _read
 RECORD = "openvino.json"
 #: Lowest cosine allowed between OpenVINO's vectors and float32 ONNX Runtime's on the check sentences.
 MIN_AGREEMENT = 0.999
-#: Texts per inference, measured on 2 cores with token-length-sorted batches (benchmarks/encode_speed.py).
-BATCH_SIZE = 8
 
 
 def openvino_installed() -> bool:
