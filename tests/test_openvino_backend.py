@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.classify import openvino_backend
-from pipeline.classify.encoder import BACKEND_ENV, Encoder
+from pipeline.classify.encoder import BACKEND_ENV, Encoder, backend_variant, default_backend
 from pipeline.classify.openvino_backend import RECORD, load_openvino, native_precision
 from pipeline.paths import REPO_ROOT
 from pipeline.persist import load_model
@@ -37,12 +37,13 @@ def test_openvino_vectors_agree_with_float32_onnx_runtime(float32: Encoder, monk
     assert marked == (openvino.backend == "openvino-bf16")  # every coding on bfloat16 vectors says so
 
 
-def test_on_a_cpu_without_bfloat16_openvino_runs_float32_and_codings_carry_no_suffix(float32: Encoder, monkeypatch):
+def test_on_a_cpu_without_bfloat16_openvino_runs_float32_and_codings_carry_no_suffix(
+        tmp_path: Path, float32: Encoder, monkeypatch):
     monkeypatch.setattr(openvino_backend, "native_precision", lambda: "f32")
     monkeypatch.setenv(BACKEND_ENV, "openvino")
-    openvino = Encoder.load(None, use_cache=False)
-    assert openvino.backend == "openvino-f32"
-    np.testing.assert_allclose(openvino.encode(TEXTS), float32.encode(TEXTS), atol=1e-5)
+    assert backend_variant(default_backend()) == "openvino-f32"
+    model = load_openvino(linked_encoder(tmp_path / "e5"), 2)  # its compiled cache goes to tmp_path
+    np.testing.assert_allclose(model.encode(TEXTS), float32.model.encode(TEXTS), atol=1e-5)
     assert not load_model(REPO_ROOT / "models" / "perry6").model_id.endswith("+openvino-f32")  # lossless: no mark
 
 

@@ -18,7 +18,8 @@ from pipeline.paths import cache_root, embeddings_dir, resume_cache_path
 PARTS: dict[str, str] = {
     "resume": "finished ingest and coding batches of past runs: CORPUS TEXT (owner-only)",
     "embeddings": "sentence embeddings keyed by a hash of the text",
-    "encoders": "the default encoder built at set-up (not cleared here; ./scripts/setup.sh rebuilds it)",
+    "encoders": "the default encoder built at set-up and OpenVINO's compiled copy (not cleared here; "
+                "./scripts/setup.sh rebuilds them)",
 }
 #: Parts ``--clear`` removes; ``all`` is both.
 CLEARABLE = ("resume", "embeddings")
