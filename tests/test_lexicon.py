@@ -217,6 +217,14 @@ def test_property_inserted_keywords_are_found_and_offsets_slice_back(perry6, pie
         assert keyword in found_text
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.tuples(FILLER, st.sampled_from(KEYWORDS)), max_size=4))
+def test_property_probabilities_from_explained_texts_equal_predict_proba(perry6, pieces):
+    """The ensemble takes the lexicon's probabilities from its explanations instead of tokenising twice."""
+    texts = ["".join(f"{filler} {keyword}, " for filler, keyword in pieces), "Rapat koordinasi tiap bulan."]
+    assert np.array_equal(perry6.proba_of(perry6.explain(texts)), perry6.predict_proba(texts))
+
+
 # --------------------------------------------------------------------------- scikit-learn API
 
 

@@ -150,9 +150,7 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
         texts = _as_texts(texts)
         embeddings = self.embedding.embed(texts)
         lexical = self.lexicon.explain(texts)
-        proba = self.combine(
-            self.embedding.proba_from_embeddings(embeddings), self.lexicon.predict_proba(texts)
-        )
+        proba = self.combine(self.embedding.proba_from_embeddings(embeddings), self.lexicon.proba_of(lexical))
         codes = self.decide(proba)
         near = self.embedding.neighbours(embeddings)
         valence_rows = self.embedding.valence_proba(embeddings) if self.valence_source == "embedding" else None

@@ -314,9 +314,15 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
         ``predict`` (unless ``min_margin`` made a text ``uncoded``); a text
         with no match is ``uncoded`` with probability 1.
         """
-        scores = self.decision_function(texts)[:, :-1]
+        return self._proba(self.decision_function(texts)[:, :-1].tolist())
+
+    def proba_of(self, predictions: Sequence[Prediction]) -> np.ndarray:
+        """:meth:`predict_proba` of texts already explained, from their scores (no second tokenising)."""
+        return self._proba([[float(score) for score in p.scores.values()] for p in predictions])
+
+    def _proba(self, rows: list[list[float]]) -> np.ndarray:
         threshold = self._threshold()
-        return np.array([_proba_row(row, threshold) for row in scores.tolist()]).reshape(len(scores), -1)
+        return np.array([_proba_row(row, threshold) for row in rows]).reshape(len(rows), -1)
 
     # -- evidence
 
