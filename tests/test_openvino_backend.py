@@ -62,6 +62,13 @@ def test_the_compiled_graph_is_cached_and_a_damaged_cache_is_recompiled(tmp_path
     assert float(np.sum(again * float32.model.encode(TEXTS), axis=1).min()) >= 0.999  # no prompt on either
 
 
+def test_a_cache_folder_that_cannot_be_written_only_costs_the_compile(tmp_path: Path, float32: Encoder):
+    (tmp_path / "not-a-folder").write_text("")
+    model = openvino_backend.OpenVinoSentenceEncoder(linked_encoder(tmp_path / "e5"), 2, native_precision(),
+                                                     tmp_path / "not-a-folder" / "cache")
+    assert float(np.sum(model.encode(TEXTS) * float32.model.encode(TEXTS), axis=1).min()) >= 0.999
+
+
 def test_vectors_that_disagree_with_float32_are_refused(tmp_path: Path):
     dest = linked_encoder(tmp_path / "e5")
     load_openvino(dest, 2)  # writes the record of float32 reference vectors

@@ -61,9 +61,13 @@ class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
 
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
                                   "INFERENCE_PRECISION_HINT": self.precision}
-        if self._cache is not None:
-            config["CACHE_DIR"] = str(self._cache)
-        compiled = ov.Core().compile_model(str(graph), "CPU", config)
+        try:
+            cached = config | ({"CACHE_DIR": str(self._cache)} if self._cache is not None else {})
+            compiled = ov.Core().compile_model(str(graph), "CPU", cached)
+        except RuntimeError:
+            if self._cache is None:
+                raise
+            compiled = ov.Core().compile_model(str(graph), "CPU", config)  # an unwritable cache: compile each time
         self._output = compiled.outputs[0]
         self._request = compiled.create_infer_request()
         self._busy = threading.Lock()  # an infer request serves one thread at a time (coding jobs run in threads)
@@ -79,11 +83,14 @@ def load_openvino(folder: Path, threads: int, precision: str | None = None) -> O
     precision = precision or native_precision()
     home = folder.parent / f"{folder.name}-openvino"
     reference = _reference_vectors(folder, home)
-    encoder = OpenVinoSentenceEncoder(folder, threads, precision, _cache_dir(home, precision))
+    cache = _cache_dir(home, precision)
+    encoder = OpenVinoSentenceEncoder(folder, threads, precision, cache)
     if _agreement(encoder, reference) >= MIN_AGREEMENT:
         return encoder
-    shutil.rmtree(_cache_dir(home, precision), ignore_errors=True)  # a damaged or stale compiled blob
-    encoder = OpenVinoSentenceEncoder(folder, threads, precision, _cache_dir(home, precision))
+    if cache is not None:  # a damaged or stale compiled blob: compile afresh
+        shutil.rmtree(cache, ignore_errors=True)
+        cache = _cache_dir(home, precision)
+    encoder = OpenVinoSentenceEncoder(folder, threads, precision, cache)
     lowest = _agreement(encoder, reference)
     if lowest < MIN_AGREEMENT:
         raise RuntimeError(f"{folder}: OpenVINO's {precision} vectors disagree with float32 ONNX Runtime's (lowest "
