@@ -155,12 +155,12 @@ def int8_graph(folder: Path) -> Path:
     home = folder.parent / f"{folder.name}-int8"
     graph, record_path = home / ONNX_FILE, home / INT8_RECORD
     wanted = {"recipe": INT8_RECIPE, "source_sha256": (read_manifest(folder) or {}).get("files", {}).get(ONNX_FILE)}
-    record = _read_json(record_path)
+    record = read_record(record_path)
     if graph.is_file() and {k: record.get(k) for k in wanted} == wanted:
         if record.get("stat") == _stat(graph):
             return graph
         if sha256_file(graph) == record.get("sha256"):
-            _write_json(record_path, record | {"stat": _stat(graph)})
+            write_record(record_path, record | {"stat": _stat(graph)})
             return graph
     home.mkdir(parents=True, exist_ok=True)
     temp = home / f".{ONNX_FILE}.{os.getpid()}.tmp"
@@ -174,7 +174,7 @@ def int8_graph(folder: Path) -> Path:
         os.replace(temp, graph)
     finally:
         temp.unlink(missing_ok=True)
-    _write_json(record_path, wanted | {"sha256": digest, "stat": _stat(graph), "lowest_cosine": round(lowest, 6)})
+    write_record(record_path, wanted | {"sha256": digest, "stat": _stat(graph), "lowest_cosine": round(lowest, 6)})
     return graph
 
 
@@ -193,7 +193,7 @@ def _stat(path: Path) -> list[int]:
     return [info.st_size, info.st_mtime_ns]
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_record(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` atomically (a read-only cache keeps working: the graph is then just hashed each time)."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -206,7 +206,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ run
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_record(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``, or {} if absent or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -240,15 +240,15 @@ class OnnxSentenceEncoder:
         from tokenizers import Tokenizer
 
         folder = Path(folder)
-        self.max_seq_length = int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length", 512))
-        settings = _read_json(folder / "config_sentence_transformers.json")
+        self.max_seq_length = int(read_record(folder / "sentence_bert_config.json").get("max_seq_length", 512))
+        settings = read_record(folder / "config_sentence_transformers.json")
         self.prompts: dict[str, str] = dict(settings.get("prompts") or {})
         self.default_prompt_name = settings.get("default_prompt_name")
-        self._dim = int(_read_json(folder / "config.json").get("hidden_size", 0))
+        self._dim = int(read_record(folder / "config.json").get("hidden_size", 0))
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)  # counts the special tokens, as ST does
         self.tokenizer.no_padding()
-        pad_id = self.tokenizer.token_to_id(str(_read_json(folder / "tokenizer_config.json").get("pad_token", "")))
+        pad_id = self.tokenizer.token_to_id(str(read_record(folder / "tokenizer_config.json").get("pad_token", "")))
         self._pad_id = pad_id if pad_id is not None else 0
         self._start(graph or folder / ONNX_FILE, threads)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classify.onnx_backend import ONNX_FILE, OnnxSentenceEncoder, _read_json, _write_json
+from pipeline.classify.onnx_backend import ONNX_FILE, OnnxSentenceEncoder, read_record, write_record
 
 RECORD = "openvino.json"
 #: Lowest cosine allowed between OpenVINO's vectors and float32 ONNX Runtime's on the check sentences.
@@ -113,7 +113,7 @@ def _reference_vectors(folder: Path, home: Path) -> np.ndarray:
     from pipeline.classify.build_encoder import CHECK_SENTENCES, PASSAGE_PROMPT, read_manifest
 
     source = (read_manifest(folder) or {}).get("files", {}).get(ONNX_FILE)
-    record = _read_json(home / RECORD)
+    record = read_record(home / RECORD)
     if record.get("source_sha256") == source and record.get("vectors"):
         return np.asarray(record["vectors"], dtype=np.float32)
     vectors = OnnxSentenceEncoder(folder, 1).encode(list(CHECK_SENTENCES), prompt=PASSAGE_PROMPT)
@@ -121,7 +121,7 @@ def _reference_vectors(folder: Path, home: Path) -> np.ndarray:
         home.mkdir(parents=True, exist_ok=True)
     except OSError:
         return vectors
-    _write_json(home / RECORD, {"source_sha256": source, "vectors": vectors.tolist()})
+    write_record(home / RECORD, {"source_sha256": source, "vectors": vectors.tolist()})
     return vectors
 
 
