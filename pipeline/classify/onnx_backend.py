@@ -258,9 +258,9 @@ class OnnxSentenceEncoder:
 
         self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
 
-    def _pooled(self, batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The graph's mean-pooled output for one padded batch."""
-        return self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
+    def _pooled(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """The graph's mean-pooled output for each padded (ids, mask) batch, in order."""
+        return [self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0] for ids, mask in batches]
 
     def get_embedding_dimension(self) -> int:
         """Vector length."""
@@ -286,10 +286,9 @@ class OnnxSentenceEncoder:
         ids = self.token_ids([prompt + text for text in texts])
         out = np.zeros((len(ids), self._dim), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            batch, mask = self._batch_arrays([ids[i] for i in rows])
-            pooled = self._pooled(batch, mask)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[rows] = pooled / np.where(norms == 0, 1.0, norms)
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        pooled = self._pooled([self._batch_arrays([ids[i] for i in rows]) for rows in batches])
+        for rows, vectors in zip(batches, pooled, strict=True):
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            out[rows] = vectors / np.where(norms == 0, 1.0, norms)
         return out

@@ -59,7 +59,7 @@ class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
     def _start(self, graph: Path, threads: int) -> None:
         import openvino as ov
 
-        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "THROUGHPUT",
                                   "INFERENCE_PRECISION_HINT": self.precision}
         try:
             cached = config | ({"CACHE_DIR": str(self._cache)} if self._cache is not None else {})
@@ -68,14 +68,25 @@ class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
             if self._cache is None:
                 raise
             compiled = ov.Core().compile_model(str(graph), "CPU", config)  # an unwritable cache: compile each time
-        self._output = compiled.outputs[0]
-        self._request = compiled.create_infer_request()
-        self._busy = threading.Lock()  # an infer request serves one thread at a time (coding jobs run in threads)
+        # Throughput mode runs several streams (2 of 1 thread each on 2 cores), each on its own batch:
+        # 5-25% faster than one stream of 2 threads, with bit-identical vectors (benchmarks/encode_speed.py).
+        self._queue = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._busy = threading.Lock()  # one caller at a time drives the queue (coding jobs run in threads)
 
-    def _pooled(self, batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _pooled(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        pooled: list[np.ndarray | None] = [None] * len(batches)
+
+        def done(request: Any, index: int) -> None:  # a copy: the request reuses its output buffer
+            pooled[index] = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+
         with self._busy:
-            result = self._request.infer({"input_ids": batch, "attention_mask": mask})
-            return np.array(result[self._output], dtype=np.float32)  # a copy: the request reuses its buffer
+            self._queue.set_callback(done)
+            for index, (ids, mask) in enumerate(batches):
+                self._queue.start_async({"input_ids": ids, "attention_mask": mask}, index)
+            self._queue.wait_all()
+        if any(vectors is None for vectors in pooled):
+            raise RuntimeError("OpenVINO returned no vectors for a batch")
+        return pooled  # type: ignore[return-value]
 
 
 def load_openvino(folder: Path, threads: int, precision: str | None = None) -> OpenVinoSentenceEncoder:
