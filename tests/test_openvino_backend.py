@@ -97,3 +97,14 @@ def test_coding_jobs_in_threads_share_one_openvino_encoder(monkeypatch):
     with ThreadPoolExecutor(3) as pool:
         together = list(pool.map(encoder.encode, jobs))
     assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_a_text_gets_the_same_vector_whatever_it_is_encoded_with(monkeypatch):
+    """No padding in bfloat16 batches: a run's vectors do not depend on what the embedding cache already held."""
+    monkeypatch.setenv(BACKEND_ENV, "openvino")
+    encoder = Encoder.load(None, use_cache=False)
+    texts = [f"Koordinasi {'antar instansi ' * (k % 7)}di MPP {'sudah ' * (k % 3)}jalan, kata informan {k}."
+             for k in range(40)]
+    together = encoder.encode(texts)
+    alone = np.vstack([encoder.encode([text]) for text in texts])
+    assert np.array_equal(together, alone)

@@ -258,6 +258,11 @@ class OnnxSentenceEncoder:
 
         self.session = ort.InferenceSession(str(graph), session_options(threads), providers=["CPUExecutionProvider"])
 
+    def _batches(self, ids: Sequence[list[int]], batch_size: int) -> list[list[int]]:
+        """Positions of ``ids`` in batches of ``batch_size``, longest first (little padding)."""
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
     def _pooled(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         """The graph's mean-pooled output for each padded (ids, mask) batch, in order."""
         return [self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0] for ids, mask in batches]
@@ -285,8 +290,7 @@ class OnnxSentenceEncoder:
         """Unit vectors (float32) for ``prompt + text`` of each text, in order; batches of similar token length."""
         ids = self.token_ids([prompt + text for text in texts])
         out = np.zeros((len(ids), self._dim), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        batches = self._batches(ids, batch_size)
         pooled = self._pooled([self._batch_arrays([ids[i] for i in rows]) for rows in batches])
         for rows, vectors in zip(batches, pooled, strict=True):
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
