@@ -5,7 +5,9 @@ OpenVINO reads the same ``model.onnx`` that ONNX Runtime runs
 (AVX512-BF16 or AMX), its matrix products run in bfloat16 with float32
 accumulation: about twice as fast on 2 cores, with vectors within cosine
 ~0.99999 of float32 (int8 reaches ~0.99). Elsewhere it runs in float32,
-like ONNX Runtime. Measured in the README (Speed).
+like ONNX Runtime. Batches run in OpenVINO's throughput mode (one stream per
+core) and hold texts of one token length only, so no text is padded and its
+vector depends on nothing but the text. Measured in the README (Models, Speed).
 
 Compiling the graph takes ~3-4 s, so OpenVINO's own compile cache is kept in
 a sibling folder (``<encoder folder>-openvino``); loading from it takes
@@ -70,7 +72,7 @@ class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
                 raise
             compiled = ov.Core().compile_model(str(graph), "CPU", config)  # an unwritable cache: compile each time
         # Throughput mode runs several streams (2 of 1 thread each on 2 cores), each on its own batch:
-        # 5-25% faster than one stream of 2 threads, with bit-identical vectors (benchmarks/encode_speed.py).
+        # 5-25% faster here than one stream of 2 threads, with bit-identical vectors (README, Models).
         self._queue = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._busy = threading.Lock()  # one caller at a time drives the queue (coding jobs run in threads)
 
