@@ -218,7 +218,6 @@ def sentencizer_spans(text: str) -> list[tuple[int, int]]:
     return [(starts_at[first], starts_at[last - 1] + length[last - 1]) for first, last in zip(starts, ends)]
 
 
-
 def block_spans(text: str, block: Block) -> Iterable[tuple[int, int]]:
     """Sentence spans of one block; a turn is first cut at its paragraph breaks."""
     if block.kind not in SPLIT_KINDS:
