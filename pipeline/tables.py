@@ -28,6 +28,10 @@ CHUNK_ROWS = 20_000
 #: The columns a coding adds to a unit in the coded unit table (``units.parquet`` of a run).
 CODING_COLUMNS: list[str] = ["codebook", "code", "score", "valence", "model", "evidence"]
 _ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64()}
+#: Columns of free text (a document's whole text, a unit's text, its evidence JSON): parquet gets no
+#: dictionary and no min/max statistics for them.  Statistics copy a value whole (a 50 MB document
+#: cost ~300 MB more to write) and neither helps a column whose values are all different.
+FREE_TEXT_COLUMNS = frozenset({"text", "text_clean", "evidence", "warnings"})
 
 
 def _arrow_fields(record_type: type) -> list[pa.Field]:
@@ -55,12 +59,13 @@ class ParquetAppender:
     read, grow with the number of appends.
     """
 
-    #: Most bytes of rows buffered before a row group is written.
+    #: Most bytes of rows buffered before a row group is written (unless the appender is given a bound).
     MAX_BUFFER_BYTES = 64 * 2**20
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.path, self.schema, self.rows = Path(path), schema, 0
-        self._writer = pq.ParquetWriter(self.path, schema)
+    def __init__(self, path: Path, schema: pa.Schema, max_bytes: int = MAX_BUFFER_BYTES) -> None:
+        self.path, self.schema, self.rows, self.max_bytes = Path(path), schema, 0, max_bytes
+        indexed = [name for name in schema.names if name not in FREE_TEXT_COLUMNS]
+        self._writer = pq.ParquetWriter(self.path, schema, use_dictionary=indexed, write_statistics=indexed)
         self._buffer: list[pa.Table] = []
         self._buffered_rows = self._buffered_bytes = 0
 
@@ -72,7 +77,7 @@ class ParquetAppender:
             self._buffered_rows += len(frame)
             self._buffered_bytes += table.nbytes
             self.rows += len(frame)
-            if self._buffered_rows >= CHUNK_ROWS or self._buffered_bytes >= self.MAX_BUFFER_BYTES:
+            if self._buffered_rows >= CHUNK_ROWS or self._buffered_bytes >= self.max_bytes:
                 self._flush()
 
     def _flush(self) -> None:
@@ -119,6 +124,12 @@ class ChunkedTable:
             yield batch.to_pandas()
         if empty:
             yield source.schema_arrow.empty_table().to_pandas()[columns or slice(None)]
+
+    def records(self, rows: int) -> Iterator[dict[str, Any]]:
+        """The rows in order as dicts, read ``rows`` at a time (for tables of long texts: documents)."""
+        columns = list(self.select) if self.select else None
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=rows, columns=columns):
+            yield from batch.to_pylist()
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table (for notebooks and tests: a run itself never does this)."""

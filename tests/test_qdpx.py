@@ -164,6 +164,15 @@ def test_sources_hold_the_document_text_exactly(exported: Path, frames) -> None:
     assert sorted(source_texts(exported).values()) == sorted(documents["text"])
 
 
+def test_texts_written_in_pieces_are_the_same_bytes(frames, codebook, tmp_path: Path, monkeypatch) -> None:
+    """A huge source text is encoded a piece at a time: 3-character pieces (emoji included) give the same bytes."""
+    monkeypatch.setattr("pipeline.export.qdpx.WRITE_CHARS", 3)
+    pieces = write_qdpx(*frames, codebook, tmp_path / "pieces.qdpx")
+    assert sorted(source_texts(pieces).values()) == sorted(frames[0]["text"])
+    monkeypatch.undo()
+    assert pieces.read_bytes() == write_qdpx(*frames, codebook, tmp_path / "whole.qdpx").read_bytes()
+
+
 def test_offsets_are_code_points_even_after_emoji(exported: Path, frames) -> None:
     units = frames[1]
     texts = source_texts(exported)
@@ -386,8 +395,13 @@ def test_not_a_zip_is_one_line(tmp_path: Path) -> None:
         read_qdpx(path)
 
 
-def test_the_run_folder_writes_the_same_project_a_chunk_at_a_time(frames, codebook, tmp_path: Path) -> None:
-    """The main job streams each document's coded units from its table; a document may span chunks."""
+def test_the_run_folder_writes_the_same_project_a_chunk_at_a_time(frames, codebook, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """The main job streams each document's coded units from its table; a document may span chunks.
+
+    Documents are read a few at a time (each carries its whole text): here one at a time.
+    """
+    monkeypatch.setattr("pipeline.export.run_folder.DOCUMENTS_PER_READ", 1)
     from pipeline.export.qdpx import write_qdpx_documents
     from pipeline.export.run_folder import coded_units, project_items
     from pipeline.tables import ChunkedTable

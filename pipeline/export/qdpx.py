@@ -103,6 +103,8 @@ NOT_INFORMANT_ROLES = frozenset({"interviewer", "researcher"})
 
 #: The REFI-QDA limit on an internal file (2 GiB - 1 byte).
 MAX_SOURCE_BYTES = 2**31 - 1
+#: Characters encoded and written at a time (source texts, the spooled project XML).
+WRITE_CHARS = 1 << 20
 SELECTION_NAME_CHARS = 60
 
 DOCUMENT_COLUMNS = ("doc_id", "path", "kind", "text")
@@ -292,7 +294,7 @@ def _check_text(label: str, text: str) -> None:
         raise QdpxError(f"{label}: text contains CR line ends; offsets would drift in other tools (ingest writes LF)")
     if text.startswith("\ufeff"):
         raise QdpxError(f"{label}: text starts with a byte-order mark; other tools drop it and shift every offset")
-    if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
+    if len(text) * 4 > MAX_SOURCE_BYTES and len(text.encode("utf-8")) > MAX_SOURCE_BYTES:  # encode only near it
         raise QdpxError(f"{label}: text exceeds the REFI-QDA limit of 2 GiB per source file")
 
 
@@ -597,7 +599,8 @@ class QdpxWriter:
         """Write one document's source text and spool its XML, a selection at a time."""
         source, original, move = _source(item.doc, self.pseudo, self.cases)
         with self._archive.open(_zip_entry(f"sources/{source.guid}.txt"), "w") as member:
-            member.write(source.text.encode("utf-8"))
+            for start in range(0, len(source.text), WRITE_CHARS):  # a huge text is not encoded whole
+                member.write(source.text[start:start + WRITE_CHARS].encode("utf-8"))
         selections = _selections(item.doc, source, original, move, item.coded, self.codebook, self.pseudo,
                                  self.cases)
         for piece in _source_xml(source, self._counted(selections), self.user, self.created):
@@ -618,7 +621,7 @@ class QdpxWriter:
         with self._archive.open(_zip_entry("project.qde"), "w", force_zip64=True) as member:
             member.write(head.encode("utf-8"))
             self._spool.seek(0)
-            while piece := self._spool.read(1 << 20):
+            while piece := self._spool.read(WRITE_CHARS):
                 member.write(piece.encode("utf-8"))
             member.write(tail.encode("utf-8"))
         self._spool.close()

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 WORK_PREFIX = ".wogcode-work-"
 #: run_info keys that change from run to run and so stay out of the report (the manifest keeps them).
 VOLATILE_KEYS = ("timings_s", "run_key")
+#: Documents read at a time for the REFI-QDA project: each comes with its whole text, so not ``CHUNK_ROWS``.
+DOCUMENTS_PER_READ = 64
 
 PACKAGES = ("pandas", "scikit-learn", "spacy", "PySastrawi", "sentence-transformers", "torch", "prefect")
 
@@ -197,11 +199,10 @@ def project_items(documents: ChunkedTable, units: ChunkedTable, codebook: Codebo
             yield from ((row, [row]) for row in head.coded)
             head = next(pieces, None)
 
-    for chunk in documents.chunks():
-        for doc in chunk.to_dict("records"):
-            item = ProjectDocument(doc, [], 0, [])
-            item.coded = coded_units(item)
-            yield item
+    for doc in documents.records(rows=DOCUMENTS_PER_READ):
+        item = ProjectDocument(doc, [], 0, [])
+        item.coded = coded_units(item)
+        yield item
     if head is not None:
         raise ValueError(f"units: document '{head.doc_id}' is not in the documents table, or out of order")
 

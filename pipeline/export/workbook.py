@@ -130,13 +130,20 @@ def _cell(ref: str, value: Any, style: int) -> str:
 
 def _column_cells(series: pd.Series, style: int) -> list[str]:
     """The cells of one column, in order and without ``r`` (much faster than cell by cell for text and integers)."""
-    if pd.api.types.is_string_dtype(series) and series.map(type, na_action="ignore").isin([str]).all():
+    if _only_text(series):
         codes, distinct = pd.factorize(series)  # most columns repeat a few values: build each cell once
         lookup = _text_cells(pd.Series(distinct, dtype=object), style) + [f'<c s="{style}"/>']
         return [lookup[code] for code in codes.tolist()]  # code -1 (missing) is the last, empty cell
     if pd.api.types.is_integer_dtype(series) and not series.hasnans:
         return (f'<c s="{style}"><v>' + series.astype("int64").astype(str) + "</v></c>").tolist()
     return [_cell("", excel_value(v), style) for v in series.tolist()]
+
+
+def _only_text(series: pd.Series) -> bool:
+    """Whether every non-missing value is a ``str`` (a string dtype guarantees it; an object column is checked)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    return pd.api.types.is_string_dtype(series) and bool(series.map(type, na_action="ignore").isin([str]).all())
 
 
 def _text_cells(text: pd.Series, style: int) -> list[str]:

@@ -452,6 +452,8 @@ class CodedSinks:
         self.aggregate_seconds += time.perf_counter() - clock
 
 
+#: Most bytes of documents (whole texts) buffered before they are written to the documents table.
+DOCUMENT_BUFFER_BYTES = 8 * 2**20
 #: Most units one coding task gets: a huge transcript is coded in pieces, so memory stays bounded.
 MAX_TASK_UNITS = 5_000
 #: Most units in coding tasks in flight at once (the window's ``WINDOW`` jobs of a huge transcript would hold 40,000).
@@ -581,7 +583,7 @@ def _run(corpus: str, book: Codebook, coder: Any, model: str, out_path: Path, ma
         timings["ingest"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        sinks = CodedSinks(ParquetAppender(work / "documents.parquet", documents_schema()),
+        sinks = CodedSinks(ParquetAppender(work / "documents.parquet", documents_schema(), DOCUMENT_BUFFER_BYTES),
                            ParquetAppender(work / "units.parquet", coded_units_schema()),
                            EvidenceAccumulator(book), ReportFacts(book))
         code_stage(spool, coder, model, codebook, repaired, sinks, pseudo, resume_cache)

@@ -41,8 +41,12 @@ def document_from_row(row: dict[str, Any]) -> Document:
     return Document(**fields, metadata=row["metadata"], warnings=warnings)
 
 
+def _json(record: Any) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
 def _line(record: Any) -> bytes:
-    return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
+    return _json(record) + b"\n"
 
 
 class BatchWriter:
@@ -69,7 +73,8 @@ class BatchWriter:
         mark, sha = self._out.tell(), self._sha.copy()
         try:
             row = document_row(doc)
-            self._write(_line({"document": row}))
+            self._write(_json({"document": row}))  # not _line: adding the newline would copy a huge text again
+            self._write(b"\n")
             count = 0
             for unit in units:
                 self._write(_line(unit))
