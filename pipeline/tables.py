@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 from pipeline.atomic import write_text, write_with
 from pipeline.schema import METADATA_FIELDS, Coding, Document, Unit
 
-#: Rows per chunk when a table is read back for export.
-CHUNK_ROWS = 20_000
+#: Rows per chunk when a table is read back for export, and per row group when it is written.  20,000 was
+#: no faster (export of 31k units 3.3-3.8 s either way) and held ~60 MB more at 8,000 files.
+CHUNK_ROWS = 5_000
 #: The columns a coding adds to a unit in the coded unit table (``units.parquet`` of a run).
 CODING_COLUMNS: list[str] = ["codebook", "code", "score", "valence", "model", "evidence"]
 _ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64()}
