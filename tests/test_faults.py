@@ -432,6 +432,27 @@ def test_small_corpora_get_one_file_per_task_and_large_ones_batches():
     assert [len(g) for g in groups] == [16, 16, 3] and sum(groups, []) == list(range(35))
 
 
+def test_small_files_of_a_large_corpus_share_an_ingest_task(tmp_path):
+    """Each task costs ~45 ms: 10,000 short files get ~40 tasks, ordinary transcripts stay at MAX_BATCH a task."""
+    from pipeline.flows.run import MAX_BATCH, MAX_SMALL_FILES, SMALL_BATCH_BYTES, file_batches
+
+    def files(n: int, size: int, name: str) -> list[Path]:
+        made = [tmp_path / f"{name}{i:04d}.txt" for i in range(n)]
+        for path in made:
+            path.write_bytes(b"x" * size)
+        return made
+
+    tiny = files(600, 200, "tiny")
+    groups = file_batches(tiny, MAX_BATCH)
+    assert [len(g) for g in groups] == [MAX_SMALL_FILES, MAX_SMALL_FILES, 600 - 2 * MAX_SMALL_FILES]
+    assert sum(groups, []) == tiny
+    medium = files(100, SMALL_BATCH_BYTES // 32, "medium")  # 32 of them fill a batch
+    assert [len(g) for g in file_batches(medium, MAX_BATCH)] == [32, 32, 32, 4]
+    transcripts = files(40, SMALL_BATCH_BYTES // 4, "transcript")
+    assert [len(g) for g in file_batches(transcripts, MAX_BATCH)] == [16, 16, 8]
+    assert [len(g) for g in file_batches(tiny[:5], 1)] == [1] * 5  # a small corpus: a kill loses one file's work
+
+
 def test_a_repeated_run_on_an_unchanged_corpus_is_up_to_date(corpus, tmp_path, capsys):
     work = tmp_path / "corpus"
     shutil.copytree(corpus, work)

@@ -3,9 +3,9 @@
 Documents go through in small batches: one ingest task and one coding task
 per batch (a submitted Prefect task costs ~45 ms, so one task per file made
 the orchestration cost more than the work on a corpus of short transcripts).
-Small corpora get batches of one file, large ones up to ``MAX_BATCH`` files
-(:func:`batch_size`); a huge transcript is coded in jobs of at most
-``MAX_TASK_UNITS`` units.
+Small corpora get batches of one file, large ones ``MAX_BATCH`` files, or
+more when the files are small (:func:`file_batches`); a huge transcript is
+coded in jobs of at most ``MAX_TASK_UNITS`` units.
 
 Both are kept across runs, so a repeated or interrupted run reuses every
 finished batch instead of starting over, and gives the same outputs: an
@@ -195,8 +195,12 @@ def checked_result(future: PrefectFuture, check: Callable[[Any], Any], rerun: Ca
 # --------------------------------------------------------------------------- tasks
 
 
-#: The most files (or documents) one task handles.
+#: Files one ingest task of a large corpus handles ...
 MAX_BATCH = 16
+#: ... or more, while together they hold fewer bytes than this ...
+SMALL_BATCH_BYTES = 256 * 1024
+#: ... up to this many (8,000 files of 250 bytes: 32 batches instead of 500; the run took 28 s instead of 79).
+MAX_SMALL_FILES = 256
 #: How the reason of an unforeseen failure of one file starts (such results are retried, never trusted cached).
 INTERNAL_ERROR = "internal error ("
 
@@ -209,6 +213,34 @@ def batch_size(n_items: int, workers: int) -> int:
 def batches(items: list[Any], size: int) -> list[list[Any]]:
     """``items`` in consecutive groups of ``size`` (the last may be shorter)."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def file_batches(files: list[Path], size: int) -> list[list[Path]]:
+    """Consecutive groups of ``size`` files; in a large corpus (``size`` of ``MAX_BATCH``) small files group further.
+
+    A group of a large corpus closes once it has ``size`` files holding
+    ``SMALL_BATCH_BYTES`` together, or ``MAX_SMALL_FILES`` files.
+    """
+    if size < MAX_BATCH:
+        return batches(files, size)
+    groups: list[list[Path]] = []
+    group: list[Path] = []
+    total = 0
+    for path in files:
+        group.append(path)
+        total += _file_bytes(path)
+        if len(group) >= MAX_SMALL_FILES or (len(group) >= size and total >= SMALL_BATCH_BYTES):
+            groups.append(group)
+            group, total = [], 0
+    return groups + [group] if group else groups
+
+
+def _file_bytes(path: Path) -> int:
+    """The file's size, 0 when it cannot be read (the reader will say why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _sidecar_digest(plan: CorpusPlan, path: Path) -> str:
@@ -404,7 +436,7 @@ def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str], spool: B
     store = Path(PREFECT_LOCAL_STORAGE_PATH.value()) if resume_cache else spool.folder
     store.mkdir(parents=True, exist_ok=True)
     collector = Collector(plan)
-    groups = batches(list(plan.files), batch_size(len(plan.files), MAX_WORKERS))
+    groups = file_batches(list(plan.files), batch_size(len(plan.files), MAX_WORKERS))
 
     def submit(group: list[Path], refresh: bool = False) -> tuple[Path, PrefectFuture]:
         target = store / f"{ingest_key(plan, group)}.jsonl"
