@@ -108,6 +108,10 @@ class ChunkedTable:
     def columns(self) -> list[str]:
         return list(self.select or pq.ParquetFile(self.path).schema_arrow.names)
 
+    def _selected(self) -> list[str] | None:
+        """The selected columns, or None for all of them (without reading the file)."""
+        return list(self.select) if self.select else None
+
     def without(self, *names: str) -> ChunkedTable:
         """The same table without some columns."""
         return ChunkedTable(self.path, tuple(c for c in self.columns if c not in names))
@@ -118,7 +122,7 @@ class ChunkedTable:
     def chunks(self, columns: list[str] | None = None, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         """The table in order, ``rows`` rows at a time (one empty frame for an empty table)."""
         source = pq.ParquetFile(self.path)
-        columns = columns or (list(self.select) if self.select else None)
+        columns = columns or self._selected()
         empty = True
         for batch in source.iter_batches(batch_size=rows, columns=columns):
             empty = False
@@ -128,13 +132,12 @@ class ChunkedTable:
 
     def records(self, rows: int) -> Iterator[dict[str, Any]]:
         """The rows in order as dicts, read ``rows`` at a time (for tables of long texts: documents)."""
-        columns = list(self.select) if self.select else None
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=rows, columns=columns):
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=rows, columns=self._selected()):
             yield from batch.to_pylist()
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table (for notebooks and tests: a run itself never does this)."""
-        return pd.read_parquet(self.path, columns=columns or (list(self.select) if self.select else None))
+        return pd.read_parquet(self.path, columns=columns or self._selected())
 
 
 def units_frame(units: Iterable[Unit]) -> pd.DataFrame:
