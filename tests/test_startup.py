@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 
@@ -70,6 +71,7 @@ def test_the_api_server_started_early_is_the_one_the_flow_uses(tmp_path: Path) -
                 assert str(client.api_url).startswith(server.api_url)
                 assert client.read_flows(), "the flow run is not on the early server"
         assert "prefect.server.api.server" not in sys.modules, "the flow started Prefect's own server"
+        server.process.wait(timeout=30)  # ended with the block: a notebook running many times keeps no servers
         server.stop()
         assert server.process is None
         print("ok")
@@ -98,3 +100,42 @@ def test_a_run_goes_on_with_prefects_own_server_when_the_early_one_is_gone(tmp_p
         """, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_the_early_server_and_the_worker_processes_end_when_the_run_is_killed(tmp_path: Path) -> None:
+    """A run killed with SIGKILL (no exit handlers run) leaves no API server or worker process behind (Linux)."""
+    if sys.platform != "linux":
+        return
+    (tmp_path / "run.py").write_text(textwrap.dedent("""
+        import os, time
+        from pipeline.flows import workers
+        from pipeline.flows.api_server import launch
+
+        if __name__ == "__main__":
+            os.environ.pop("PREFECT_API_URL", None)
+            server = launch()
+            with workers.worker_processes(2):
+                first = workers.background(os.getpid)
+                print(server.process.pid, first(), workers.call(os.getpid), flush=True)
+                time.sleep(600)
+        """))
+    child = subprocess.Popen([sys.executable, str(tmp_path / "run.py")], stdout=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
+    pids = [int(p) for p in child.stdout.readline().split()]
+    assert len(pids) == 3 and child.pid not in pids, pids
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 30
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in pids if _running(p)]
+    assert not alive, f"still running after the run was killed: {alive}"
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -129,6 +129,9 @@ def _run(args: argparse.Namespace) -> int:
               f"{counts.get('coded', '?')} coded")
         print(f"report: {(args.out / 'report.html').resolve()}")
         return 0
+    from pipeline.flows import workers
+
+    workers.prestart(workers.worker_count(args.corpus))  # the workers import the pipeline on the other core
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
 
     warm_up()

@@ -207,27 +207,37 @@ def project_items(documents: ChunkedTable, units: ChunkedTable, codebook: Codebo
         raise ValueError(f"units: document '{head.doc_id}' is not in the documents table, or out of order")
 
 
+def write_project(documents: ChunkedTable, units: ChunkedTable, book: Codebook, target: Path) -> Path:
+    """The REFI-QDA project of a run's tables, read a chunk at a time; returns ``target``."""
+    from pipeline.export.qdpx import write_qdpx_documents
+
+    return write_qdpx_documents(project_items(documents, units, book), book, target)
+
+
 def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: ReportFacts,
                    run_info: dict[str, Any]) -> list[Path]:
+    """Every output; the workbook and the REFI-QDA project in worker processes when the run has them."""
     from pipeline.export.data_dictionary import data_dictionary_markdown
-    from pipeline.export.qdpx import write_qdpx_documents
     from pipeline.export.report import render_report_facts, write_report
     from pipeline.export.workbook import write_workbook
+    from pipeline.flows import workers
 
     book = facts.codebook
     out.mkdir(parents=True, exist_ok=True)
     documents = _move(tables.documents, out / "documents.parquet")
     units = _move(tables.units, out / "units.parquet")
-    written = [documents.path, units.path, write_csv_chunks(units.chunks(), out / "units.csv")]
-    written += write_table(evidence, out, "evidence")
     codebook_sheet = pd.DataFrame(
         [{"code": c.id, "name": c.name, "name_en": c.name_en, "definition": c.definition} for c in book.codes])
     sheets = {"units": units, "evidence": evidence, "documents": documents.without("text"), "codebook": codebook_sheet}
-    write_workbook(sheets, out / "coded.xlsx")
+    workbook = workers.background(write_workbook, sheets, out / "coded.xlsx")
+    project = workers.background(write_project, documents, units, book, out / "project.qdpx")
+    written = [documents.path, units.path, write_csv_chunks(units.chunks(), out / "units.csv")]
+    written += write_table(evidence, out, "evidence")
+    workbook()
     written.append(out / "coded.xlsx")
     write_text(out / "README.md", data_dictionary_markdown({"units": units, "evidence": evidence}))
     written.append(out / "README.md")
-    written.append(write_qdpx_documents(project_items(documents, units, book), book, out / "project.qdpx"))
+    written.append(project())
     report_info = {k: v for k, v in run_info.items() if k not in VOLATILE_KEYS}  # same inputs, same bytes
     write_report(render_report_facts(facts, evidence, report_info), out / "report.html")
     written.append(out / "report.html")

@@ -18,7 +18,9 @@ always the one used.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +31,8 @@ from contextlib import closing, contextmanager
 
 #: What Prefect sets for its temporary server (``SubprocessASGIServer``): no UI, ephemeral mode.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+#: prctl option: the signal a process gets when its parent ends (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 #: Seconds to wait for the early server to answer before leaving the start to Prefect.
 READY_TIMEOUT_S = 60.0
 
@@ -40,6 +44,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _end_with_parent() -> None:
+    """In the server's process (Linux): be sent SIGTERM when the run's process ends, even when it is killed."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class EarlyServer:
     """Prefect's temporary API server, started as a subprocess before anything imports Prefect."""
 
@@ -49,7 +58,7 @@ class EarlyServer:
                    "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
         self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
             command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL, preexec_fn=_end_with_parent if sys.platform == "linux" else None)
         atexit.register(self.stop)
 
     @property
@@ -69,6 +78,11 @@ class EarlyServer:
                 pass
             time.sleep(0.05)
         return False
+
+    def end(self) -> None:
+        """Ask the server to end, without waiting (:meth:`stop` waits, at the latest at exit)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
 
     def stop(self) -> None:
         """End the server process (at exit, or when it is not used)."""
@@ -109,5 +123,8 @@ def api_server(server: EarlyServer | None) -> Iterator[None]:
         server.stop()
         yield
         return
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
-        yield
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield
+    finally:  # one server per run: a notebook or test that runs many times must not keep them all
+        server.end()

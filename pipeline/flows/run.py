@@ -50,6 +50,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.aggregate import EvidenceAccumulator, evidence_units
 from pipeline.export.report import ReportFacts
+from pipeline.flows import workers
 from pipeline.codebook import Codebook
 from pipeline.export.run_folder import (
     WORK_PREFIX,
@@ -294,7 +295,7 @@ def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int, target: str,
         if summary is not None and len(summary) == len(files):
             return {"files": summary, "repaired": False}
         damaged = True
-    return {"files": write_batch(batch_path, files, plan, max_bytes), "repaired": damaged}
+    return {"files": workers.call(write_batch, batch_path, files, plan, max_bytes), "repaired": damaged}
 
 
 def _as_json(records: list[dict[str, Any]]) -> str:
@@ -312,14 +313,25 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
 
     The units come as one JSON string: Prefect walks every element of a list
     parameter looking for futures, which cost more than the coding itself.
+    The lexicon coder runs in a worker process when the run has them; a
+    model with an encoder stays here (its encoder already uses every core).
     """
+    from pipeline.classify.lexicon import LexiconCoder
+    from pipeline.classify.registry import load_coder
+
+    if isinstance(load_coder(model, codebook), LexiconCoder):
+        return workers.call(coded_records, units_json, model, codebook)
+    return coded_records(units_json, model, codebook)
+
+
+def coded_records(units_json: str, model: str, codebook: str) -> dict[str, Any]:
+    """A coding job's units (JSON) coded with the process-cached coder: sealed rows of Coding."""
     from pipeline.classify.base import code_units
     from pipeline.classify.registry import load_coder
 
     units = json.loads(units_json)
-    coder = load_coder(model, codebook)
     frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
-    return seal(code_units(coder, frame).to_dict("records"))
+    return seal(code_units(load_coder(model, codebook), frame).to_dict("records"))
 
 
 # --------------------------------------------------------------------------- stages
@@ -590,8 +602,9 @@ def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
     if resume_cache and Path(PREFECT_LOCAL_STORAGE_PATH.value()) == resume_cache_path():
         private_folder(resume_cache_path())
     try:
-        return _run(corpus, book, coder, model, out_path, max_bytes, pseudonymise, pseudonym_map, run_key,
-                    resume_cache)
+        with workers.worker_processes(workers.worker_count(Path(corpus))):
+            return _run(corpus, book, coder, model, out_path, max_bytes, pseudonymise, pseudonym_map, run_key,
+                        resume_cache)
     except OSError as exc:  # the spool, the tables or an output could not be written
         raise OutputError(f"{out_path}: cannot write the run folder ({output_error_reason(exc)})") from None
 

@@ -1,0 +1,158 @@
+"""Worker processes for the CPU-bound work of a large run: reading and segmenting files, lexicon coding.
+
+That work is pure Python and holds the GIL, so the flow's threads share one
+core.  On a large corpus the run hands it to processes instead, forked from a
+forkserver that imported the pipeline once, so a worker starts in
+milliseconds.  Prefect still orchestrates: its tasks run in the flow's
+threads and each one waits for its worker; caching, retries and resume are
+unchanged, and so is every output byte.
+
+Small corpora, one-core machines and ``WOGCODE_WORKERS=0`` run everything in
+the flow's threads, as before.  A worker that dies (killed, out of memory)
+does not stop the run: its work, and the rest of the run's, is done
+in-process instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+#: Corpora smaller than this run in-process: starting the workers costs more than they would save.
+MIN_CORPUS_BYTES = 1 << 20
+#: Modules the forkserver imports once, so that every worker forked from it has them.
+PRELOAD = ["pipeline.flows.run", "pipeline.classify.lexicon"]
+#: Environment variable that sets the number of worker processes (0: everything in-process).
+WORKERS_ENV = "WOGCODE_WORKERS"
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+def corpus_bytes(corpus: Path) -> int:
+    """The bytes of every file in ``corpus`` (a folder, walked, or one file); unreadable entries count 0."""
+    if corpus.is_file():
+        return corpus.stat().st_size
+    total = 0
+    for folder, _, names in os.walk(corpus):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def worker_count(corpus: Path) -> int:
+    """How many worker processes a run over ``corpus`` gets: 0 (none) for a small corpus or one core.
+
+    ``WOGCODE_WORKERS`` overrides it (0: everything in-process).
+    """
+    setting = os.environ.get(WORKERS_ENV, "").strip()
+    if setting:
+        return max(0, int(setting))
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 and corpus_bytes(corpus) >= MIN_CORPUS_BYTES else 0
+
+
+def prestart(count: int) -> None:
+    """Start the forkserver (it imports the pipeline on another core) if a run will have ``count`` workers."""
+    if count > 0:
+        multiprocessing.set_forkserver_preload(PRELOAD)
+        forkserver.ensure_running()
+
+
+def _prepare(environment: dict[str, str], cwd: str, run: Connection) -> None:
+    """In each new worker: the run's environment and working folder (the forkserver's may be older).
+
+    The worker ends when the run's process does, even when it was killed:
+    ``run`` reaches end of file once no process holds its other end.
+    """
+    os.environ.update(environment)
+    os.chdir(cwd)
+    threading.Thread(target=_end_with, args=(run,), daemon=True).start()
+
+
+def _end_with(run: Connection) -> None:
+    try:
+        run.recv()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
+
+
+@contextmanager
+def worker_processes(count: int) -> Iterator[None]:
+    """Within this block, :func:`call` runs work in ``count`` worker processes (none: in-process)."""
+    global _pool
+    if count <= 0:
+        yield
+        return
+    prestart(count)
+    context = multiprocessing.get_context("forkserver")
+    environment = {k: v for k, v in os.environ.items() if k.startswith(("WOGCODE_", "PREFECT_"))}
+    lifeline, held = context.Pipe(duplex=False)
+    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_prepare,
+                               initargs=(environment, os.getcwd(), lifeline))
+    with _lock:
+        _pool = pool
+    try:
+        yield
+    finally:
+        with _lock:
+            _pool = None
+        pool.shutdown(wait=True, cancel_futures=True)
+        held.close()
+        lifeline.close()
+
+
+def active() -> bool:
+    """Whether worker processes are running work for the current run."""
+    return _pool is not None
+
+
+def call(function: Callable[..., R], *args: Any) -> R:
+    """``function(*args)`` in a worker process when a run has them, else here.
+
+    ``function`` and its arguments must be picklable (module-level functions,
+    plain data).  If the pool broke (a worker died), the work is done here.
+    """
+    global _pool
+    pool = _pool
+    if pool is None:
+        return function(*args)
+    try:
+        return pool.submit(function, *args).result()
+    except BrokenProcessPool:
+        with _lock:
+            if _pool is pool:
+                _pool = None
+        return function(*args)
+
+
+def background(function: Callable[..., R], *args: Any) -> Callable[[], R]:
+    """Start ``function(*args)`` in a worker process (done here at once without one); returns a wait for its result."""
+    pool = _pool
+    if pool is None:
+        result = function(*args)
+        return lambda: result
+    future = pool.submit(function, *args)
+
+    def wait() -> R:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return function(*args)
+
+    return wait
