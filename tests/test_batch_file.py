@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.ingest.batch import units_from_text
-from pipeline.ingest.batch_file import BatchWriter, read_rows, read_summary
+from pipeline.ingest.batch_file import BatchWriter, read_rows, read_summary, rows_json
 from pipeline.schema import Document
 
 INTERVIEW = ("Informan: Ibu SW\nInstansi: DPMPTSP\n\nP: Bagaimana koordinasi di MPP?\n\n"
@@ -38,6 +39,22 @@ def test_documents_and_units_come_back_as_written_and_only_the_kept_ones(tmp_pat
     kept = list(read_rows(tmp_path / "batch.jsonl", keep=[2]))
     assert kept[0] == second[0] and [r["text"] for r in kept[1:]] == [u.text for u in second[1]]
     assert read_summary(tmp_path / "batch.jsonl") == summary
+
+
+def test_units_read_back_become_json_exactly_as_if_serialised_again(tmp_path: Path) -> None:
+    """The coding job's JSON (and so its cache key) is the same whether the rows are re-serialised or joined."""
+    odd = INTERVIEW.replace("Bagaimana", 'Bagaimana "MPP" \\ 😀 é').replace("rapat.", "rapat.\t\u2028")
+    doc, units = units_from_text(odd, "odd.txt")
+    expected = [u.to_row() for u in units]
+    expected[-1]["text_clean"] += "\ud800"  # a lone surrogate: orjson refuses it, json takes it
+    writer = BatchWriter(tmp_path / "batch.jsonl")
+    writer.add_document(doc, iter(expected))
+    writer.close()
+    rows = [r for r in read_rows(tmp_path / "batch.jsonl") if isinstance(r, dict)]
+    plain = [dict(r) for r in rows]
+    assert plain == expected
+    assert rows_json(rows) == json.dumps(plain, ensure_ascii=False)
+    assert rows_json(rows[:1] + plain[1:]) == rows_json(rows)  # rows of other origin mix in
 
 
 def test_a_document_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -83,6 +83,13 @@ def why_not_coded(kind: str, speaker_role: str, code_interviewer: bool, section:
 def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text",
                code_interviewer: bool = False) -> pd.DataFrame:
     """One Coding row per unit (``uncoded`` included, with the reason), in unit order."""
+    rows = coding_rows(coder, units, text_column, code_interviewer)
+    return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
+
+
+def coding_rows(coder: Coder, units: pd.DataFrame, text_column: str = "text",
+                code_interviewer: bool = False) -> list[dict[str, Any]]:
+    """:func:`code_units` as plain rows (what a coding task returns, without a frame in between)."""
     roles = units["speaker_role"] if "speaker_role" in units else pd.Series("", index=units.index)
     sections = units["section"] if "section" in units else pd.Series("", index=units.index)
     reasons = [why_not_coded(k, r, code_interviewer, s) for k, r, s in zip(units["kind"], roles, sections)]
@@ -104,4 +111,4 @@ def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text",
                 evidence=pred.evidence_json(),
             ).to_row()
         )
-    return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
+    return rows

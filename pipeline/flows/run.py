@@ -63,7 +63,7 @@ from pipeline.export.run_folder import (
 )
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.batch import Collector, open_file
-from pipeline.ingest.batch_file import BatchWriter, document_from_row, read_rows, read_summary
+from pipeline.ingest.batch_file import BatchWriter, document_from_row, loads, read_rows, read_summary, rows_json
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
@@ -298,10 +298,6 @@ def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int, target: str,
     return {"files": workers.call(write_batch, batch_path, files, plan, max_bytes), "repaired": damaged}
 
 
-def _as_json(records: list[dict[str, Any]]) -> str:
-    return json.dumps(records, ensure_ascii=False, default=str)
-
-
 def _code_key(_context: Any, params: dict[str, Any]) -> str:
     return f"wogcode-code-{params['batch_key']}-{digest([params['model_id'], params['model_key']])[:32]}"
 
@@ -326,12 +322,12 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
 
 def coded_records(units_json: str, model: str, codebook: str) -> dict[str, Any]:
     """A coding job's units (JSON) coded with the process-cached coder: sealed rows of Coding."""
-    from pipeline.classify.base import code_units
+    from pipeline.classify.base import coding_rows
     from pipeline.classify.registry import load_coder
 
-    units = json.loads(units_json)
+    units = loads(units_json)
     frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
-    return seal(code_units(load_coder(model, codebook), frame).to_dict("records"))
+    return seal(coding_rows(load_coder(model, codebook), frame))
 
 
 # --------------------------------------------------------------------------- stages
@@ -543,7 +539,7 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
     def start(job: tuple[list[Document], list[dict[str, Any]]]) -> tuple[list[Document], list[dict[str, Any]], str, Any]:
         docs, records = job
         first = docs[0].doc_id if docs else records[0]["doc_id"]
-        units_json = _as_json(records)  # rows in the batch file's fixed field order: the same units, the same key
+        units_json = rows_json(records)  # rows in the batch file's fixed field order: the same units, the same key
         key = f"{first}-{len(docs)}-{hashlib.sha256(units_json.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
         return docs, records, key, submit(key, units_json)
 
@@ -556,7 +552,7 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
     with stage_progress("code", spool.n_documents) as advance:
         started = (start(job) for job in jobs())
         for docs, records, key, future in in_order(started, cost=lambda job: len(job[1]), budget=MAX_UNITS_IN_FLIGHT):
-            rerun = lambda k=key, r=records: submit(k, _as_json(r), refresh_cache=True)
+            rerun = lambda k=key, r=records: submit(k, rows_json(r), refresh_cache=True)
             check = intact_codings([r["unit_id"] for r in records])
             label = f"coding cache of {docs[0].path if docs else records[0]['path']}"
             data = checked_result(future, check, rerun, repaired, label)
