@@ -158,10 +158,16 @@ class _Piece:
     models: set[str]
 
 
+#: The unit columns the REFI-QDA project reads (not the cleaned text, kind, block, section, ...).
+PROJECT_UNIT_COLUMNS = ("doc_id", "unit_id", "start", "end", "text", "codebook", "code", "score", "valence", "model",
+                        "evidence", "informant", "speaker_role", "agency", "city", "position")
+
+
 def _pieces(units: ChunkedTable, codebook: Codebook, rows: int) -> Iterator[_Piece]:
     """Per chunk, per run of one document's units: their number, the coded ones, the models (table order)."""
-    for chunk in units.chunks(rows=rows):
-        models = set(chunk["model"].dropna().astype(str)) - {""}
+    columns = [c for c in PROJECT_UNIT_COLUMNS if c in units.columns]
+    for chunk in units.chunks(columns=columns, rows=rows):
+        models = {str(m) for m in chunk["model"].dropna().unique()} - {""}
         coded: dict[str, list[dict[str, Any]]] = {}
         mine = chunk[(chunk["codebook"] == codebook.id) & (chunk["code"] != UNCODED)]
         for row in mine.to_dict("records"):
