@@ -7,7 +7,8 @@ honest: cold start (process start to first unit coded), every stage on the
 synthetic corpus (ingest, code, aggregate, export) with units/s, peak RSS,
 then the same corpus again with warm caches; macro-F1 on the gold file; and
 the whole ``wogcode run`` on the corpus (row "wogcode run": its end-to-end
-time runs from process start to exit, with Prefect and every import in it).
+time runs from process start to exit, with Prefect and every import in it),
+and the same without worker processes (row "no workers", ``WOGCODE_WORKERS=0``).
 """
 
 from __future__ import annotations
@@ -93,14 +94,15 @@ def run_child(args: list[str]) -> dict[str, float]:
     return result
 
 
-def cli_run(model: str, codebook: str, corpus: Path, out: Path, cache: Path) -> dict[str, float]:
+def cli_run(model: str, codebook: str, corpus: Path, out: Path, cache: Path, workers: str = "") -> dict[str, float]:
     """The whole ``wogcode run`` as a researcher types it (cold caches): wall time from process start to exit.
 
     Includes what the stage rows leave out: imports, Prefect's API server and
     flow engine, the per-batch tasks and the run folder's bookkeeping.  Its
     peak RSS is not given: a child's is only known as the most of all children.
+    ``workers``: ``WOGCODE_WORKERS`` for the run ("" leaves the choice to it; "0": no worker processes).
     """
-    env = {**os.environ, "WOGCODE_EMBED_CACHE": str(cache)}
+    env = {**os.environ, "WOGCODE_EMBED_CACHE": str(cache), "WOGCODE_WORKERS": workers}
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(corpus), "--codebook", codebook,
                            "--model", model, "--no-resume-cache", "--out", str(out)],
@@ -139,8 +141,9 @@ def benchmark(spec: str, codebook: str, corpus: Path, cache: Path) -> list[dict[
         second = run_child(["stages", model, codebook, str(corpus), str(Path(out) / "b")])
         quality = run_child(["quality", model]) if GOLD.is_file() else {}
         cli = cli_run(model, codebook, corpus, Path(out) / "cli", cache.with_name(cache.name + "-cli"))
+        alone = cli_run(model, codebook, corpus, Path(out) / "alone", cache.with_name(cache.name + "-alone"), "0")
     rows = []
-    for label, run in (("first", first), ("warm", second), ("wogcode run", cli)):
+    for label, run in (("first", first), ("warm", second), ("wogcode run", cli), ("  no workers", alone)):
         total = run.get("wall_s") or sum(run[k] for k in ("ingest_s", "code_s", "aggregate_s", "export_s"))
         rows.append({
             "model": spec, "run": label, "units": int(run["units"]),

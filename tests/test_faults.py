@@ -104,8 +104,8 @@ def patch(monkeypatch, module, name: str, kill_at: int | None = None) -> CallCou
 
 
 STAGES = {  # stage -> (module, function) that does that stage's work for one document
-    "ingest": ("pipeline.flows.run", "open_file"),
-    "code": ("pipeline.classify.base", "code_units"),
+    "ingest": ("pipeline.flows.work", "open_file"),
+    "code": ("pipeline.classify.base", "coding_rows"),
     "export": ("pipeline.export.qdpx", "write_qdpx_documents"),
 }
 
@@ -115,7 +115,7 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(stage, corpus, re
     import importlib
 
     import pipeline.classify.base
-    import pipeline.flows.run
+    import pipeline.flows.work
 
     module, name = STAGES[stage]
     out = tmp_path / "run"
@@ -125,8 +125,8 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(stage, corpus, re
             with pytest.raises(SimulatedKill):
                 run(corpus, out)
         assert not [p for p in out.glob(".*") if p.is_file()], "a half-written temp file was left behind"
-        ingests = patch(monkeypatch, pipeline.flows.run, "open_file")
-        codings = patch(monkeypatch, pipeline.classify.base, "code_units")
+        ingests = patch(monkeypatch, pipeline.flows.work, "open_file")
+        codings = patch(monkeypatch, pipeline.classify.base, "coding_rows")
         run(corpus, out)
     assert_same_outputs(reference, out)
     if stage == "ingest":
@@ -194,22 +194,22 @@ def test_the_resume_cache_is_wogcodes_own_owner_only_folder_and_can_be_cleared(c
 
 
 def test_a_file_that_breaks_the_reader_is_reported_and_the_run_goes_on(corpus, tmp_path, monkeypatch):
-    import pipeline.flows.run
+    import pipeline.flows.work
 
-    real = pipeline.flows.run.open_file
+    real = pipeline.flows.work.open_file
 
     def flaky(path, *args):
         if path.name == "bengkulu_warga_pemohon.txt":
             raise ValueError("[E088] Text of length 1100000 exceeds maximum of 1000000")
         return real(path, *args)
 
-    monkeypatch.setattr(pipeline.flows.run, "open_file", flaky)
+    monkeypatch.setattr(pipeline.flows.work, "open_file", flaky)
     with results_in(tmp_path / "cache"):
         result = run(corpus, tmp_path / "run")
         assert len(result.documents) == len(FILES) - 1
         assert any("failed  wawancara/bengkulu_warga_pemohon.txt: internal error (ValueError: [E088]" in line
                    for line in result.report_lines)
-        monkeypatch.setattr(pipeline.flows.run, "open_file", real)  # the failure was transient
+        monkeypatch.setattr(pipeline.flows.work, "open_file", real)  # the failure was transient
         again = run(corpus, tmp_path / "again")
     assert len(again.documents) == len(FILES)  # an internal error is never served from the cache
 
@@ -242,9 +242,9 @@ def unwritable(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_an_unwritable_output_folder_is_one_line_and_exit_2_before_any_work(unwritable, corpus, capsys, monkeypatch):
-    import pipeline.flows.run
+    import pipeline.flows.work
 
-    ingests = patch(monkeypatch, pipeline.flows.run, "open_file")
+    ingests = patch(monkeypatch, pipeline.flows.work, "open_file")
     assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", "lexicon", "--out", str(unwritable)) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"wogcode: error: {unwritable}: cannot write the run folder (")
@@ -312,12 +312,12 @@ def test_a_truncated_model_file_is_refused_with_one_line(model_copy, tmp_path):
 
 
 def test_the_cli_refuses_a_broken_model_before_any_work(model_copy, corpus, tmp_path, capsys, monkeypatch):
-    import pipeline.flows.run
+    import pipeline.flows.work
 
     folder = tmp_path / "model"
     shutil.copytree(model_copy, folder)
     (folder / "manifest.json").unlink()
-    ingests = patch(monkeypatch, pipeline.flows.run, "open_file")
+    ingests = patch(monkeypatch, pipeline.flows.work, "open_file")
     assert cli("run", str(corpus), "--codebook", "tamtanus", "--model", str(folder), "--out", str(tmp_path / "o")) == 2
     assert capsys.readouterr().err == f"wogcode: error: {folder}: missing file 'manifest.json'\n"
     assert ingests.calls == 0
@@ -410,7 +410,7 @@ def test_ingest_memory_stays_bounded(tmp_path):
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
 def test_a_huge_transcript_goes_into_its_batch_file_without_holding_its_units(tmp_path):
     """The main job's ingest streams: a 5 MB transcript (100k units) costs a few copies of its text, no more."""
-    from pipeline.flows.run import write_batch
+    from pipeline.flows.work import write_batch
     from pipeline.ingest.batch import units_from_text
     from pipeline.ingest.batch_file import read_summary
     from pipeline.ingest.corpus import plan_corpus

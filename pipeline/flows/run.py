@@ -30,7 +30,6 @@ Business logic lives in plain functions; this module only orchestrates.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -51,6 +50,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pipeline.aggregate import EvidenceAccumulator, evidence_units
 from pipeline.export.report import ReportFacts
 from pipeline.flows import workers
+from pipeline.flows.work import INTERNAL_ERROR, coded_records, digest, internal_error, unseal, write_batch
 from pipeline.codebook import Codebook
 from pipeline.export.run_folder import (
     WORK_PREFIX,
@@ -62,8 +62,8 @@ from pipeline.export.run_folder import (
     output_error_reason,
 )
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
-from pipeline.ingest.batch import Collector, open_file
-from pipeline.ingest.batch_file import BatchWriter, document_from_row, loads, read_rows, read_summary, rows_json
+from pipeline.ingest.batch import Collector
+from pipeline.ingest.batch_file import document_from_row, read_rows, read_summary, rows_json
 from pipeline.ingest.corpus import CorpusPlan, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
@@ -141,24 +141,6 @@ class RunResult:
 # --------------------------------------------------------------------------- sealed task results
 
 
-def digest(data: Any) -> str:
-    """sha256 of the canonical JSON form of ``data``."""
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def seal(data: Any) -> dict[str, Any]:
-    """A task result that carries its own checksum."""
-    return {"data": data, "sha256": digest(data)}
-
-
-def unseal(payload: Any) -> Any | None:
-    """The data of an intact sealed result, else None."""
-    if not isinstance(payload, dict) or set(payload) != {"data", "sha256"}:
-        return None
-    return payload["data"] if digest(payload["data"]) == payload["sha256"] else None
-
-
 def intact_codings(unit_ids: list[str]) -> Callable[[Any], list[dict[str, Any]] | None]:
     """A check that a coding result is intact and has exactly one row per unit, in unit order."""
 
@@ -202,8 +184,7 @@ MAX_BATCH = 16
 SMALL_BATCH_BYTES = 256 * 1024
 #: ... up to this many (8,000 files of 250 bytes: 32 batches instead of 500; the run took 28 s instead of 79).
 MAX_SMALL_FILES = 256
-#: How the reason of an unforeseen failure of one file starts (such results are retried, never trusted cached).
-INTERNAL_ERROR = "internal error ("
+
 
 
 def batch_size(n_items: int, workers: int) -> int:
@@ -256,32 +237,6 @@ def ingest_key(plan: CorpusPlan, files: list[Path]) -> str:
     return f"wogcode-ingest-{digest(parts)[:32]}-{ingest_fingerprint()}"
 
 
-def _internal_error(exc: Exception) -> str:
-    return f"{INTERNAL_ERROR}{type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
-
-
-def write_batch(target: Path, files: list[Path], plan: CorpusPlan, max_bytes: int) -> list[dict[str, Any]]:
-    """Read and segment ``files`` into the batch file ``target``, a unit at a time; returns its summary.
-
-    A file that cannot be read, or breaks the reader or segmenter in an
-    unforeseen way, becomes an error entry; the batch goes on.
-    """
-    writer = BatchWriter(target)
-    try:
-        for path in files:
-            try:
-                doc, units = open_file(path, plan, max_bytes)
-                writer.add_document(doc, (unit.to_row() for unit in units))
-            except IngestError as exc:
-                writer.add_error(exc.reason)
-            except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one file must not stop the batch
-                writer.add_error(_internal_error(exc))
-        return writer.close()
-    except BaseException:
-        writer.discard()
-        raise
-
-
 @task(cache_policy=NO_CACHE, persist_result=False)
 def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int, target: str, refresh: bool) -> dict[str, Any]:
     """A batch of files -> its batch file ``target``, reused when it is already there and intact.
@@ -320,16 +275,6 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
     return coded_records(units_json, model, codebook)
 
 
-def coded_records(units_json: str, model: str, codebook: str) -> dict[str, Any]:
-    """A coding job's units (JSON) coded with the process-cached coder: sealed rows of Coding."""
-    from pipeline.classify.base import coding_rows
-    from pipeline.classify.registry import load_coder
-
-    units = loads(units_json)
-    frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
-    return seal(coding_rows(load_coder(model, codebook), frame))
-
-
 # --------------------------------------------------------------------------- stages
 
 
@@ -357,7 +302,7 @@ def _outcome(path: Path, entry: dict[str, Any]) -> Document | IngestError:
     return document_from_row(entry["document"])
 
 
-def _has_internal_error(result: Any) -> bool:
+def _hasinternal_error(result: Any) -> bool:
     return isinstance(result, dict) and any(str(e.get("error", "")).startswith(INTERNAL_ERROR) for e in result["files"])
 
 
@@ -454,11 +399,11 @@ def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str], spool: B
     with stage_progress("ingest", len(plan.files)) as advance:
         for group, (target, future) in in_order((group, submit(group)) for group in groups):
             result = future.result(raise_on_failure=False)
-            if _has_internal_error(result):  # an unforeseen failure may be transient: never trust it cached
+            if _hasinternal_error(result):  # an unforeseen failure may be transient: never trust it cached
                 fresh = submit(group, refresh=True)[1].result(raise_on_failure=False)
                 result = result if isinstance(fresh, Exception) else fresh
             if isinstance(result, Exception):
-                files = [{"error": _internal_error(result)}] * len(group)
+                files = [{"error": internal_error(result)}] * len(group)
             else:
                 files = result["files"]
                 if result["repaired"]:

@@ -1,0 +1,78 @@
+"""The work of the main job's tasks as plain functions: reading a batch of files, coding a job's units.
+
+Worker processes run these (:mod:`pipeline.flows.workers`), so this module
+imports neither Prefect nor the flow: a worker's start-up imports only what
+the work needs.  The flow (:mod:`pipeline.flows.run`) wraps them in tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.ingest.batch import open_file
+from pipeline.ingest.batch_file import BatchWriter, loads
+from pipeline.ingest.corpus import CorpusPlan
+from pipeline.schema import IngestError
+
+#: How the reason of an unforeseen failure of one file starts (such results are retried, never trusted cached).
+INTERNAL_ERROR = "internal error ("
+
+
+def digest(data: Any) -> str:
+    """sha256 of the canonical JSON form of ``data``."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def seal(data: Any) -> dict[str, Any]:
+    """A task result that carries its own checksum."""
+    return {"data": data, "sha256": digest(data)}
+
+
+def unseal(payload: Any) -> Any | None:
+    """The data of an intact sealed result, else None."""
+    if not isinstance(payload, dict) or set(payload) != {"data", "sha256"}:
+        return None
+    return payload["data"] if digest(payload["data"]) == payload["sha256"] else None
+
+
+def internal_error(exc: Exception) -> str:
+    """The reason given for a file that failed in an unforeseen way (one line)."""
+    return f"{INTERNAL_ERROR}{type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+
+
+def write_batch(target: Path, files: list[Path], plan: CorpusPlan, max_bytes: int) -> list[dict[str, Any]]:
+    """Read and segment ``files`` into the batch file ``target``, a unit at a time; returns its summary.
+
+    A file that cannot be read, or breaks the reader or segmenter in an
+    unforeseen way, becomes an error entry; the batch goes on.
+    """
+    writer = BatchWriter(target)
+    try:
+        for path in files:
+            try:
+                doc, units = open_file(path, plan, max_bytes)
+                writer.add_document(doc, (unit.to_row() for unit in units))
+            except IngestError as exc:
+                writer.add_error(exc.reason)
+            except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one file must not stop the batch
+                writer.add_error(internal_error(exc))
+        return writer.close()
+    except BaseException:
+        writer.discard()
+        raise
+
+
+def coded_records(units_json: str, model: str, codebook: str) -> dict[str, Any]:
+    """A coding job's units (JSON) coded with the process-cached coder: sealed rows of Coding."""
+    from pipeline.classify.base import coding_rows
+    from pipeline.classify.registry import load_coder
+
+    units = loads(units_json)
+    frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
+    return seal(coding_rows(load_coder(model, codebook), frame))
