@@ -26,18 +26,19 @@ def _die_in_a_worker(parent: int) -> str:
     return "done here"
 
 
-def test_small_corpora_and_one_core_run_in_process(tmp_path, monkeypatch):
+def test_small_corpora_one_core_and_encoder_models_run_in_process(tmp_path, monkeypatch):
     monkeypatch.delenv(workers.WORKERS_ENV, raising=False)
     (tmp_path / "a.txt").write_bytes(b"x" * 1000)
-    assert workers.worker_count(tmp_path) == 0
+    assert workers.worker_count(tmp_path, lexicon_only=True) == 0
     (tmp_path / "b.txt").write_bytes(b"x" * workers.MIN_CORPUS_BYTES)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert workers.worker_count(tmp_path) == 2
-    assert workers.worker_count(tmp_path / "a.txt") == 0  # one small file
+    assert workers.worker_count(tmp_path, lexicon_only=True) == 2
+    assert workers.worker_count(tmp_path, lexicon_only=False) == 0  # an encoder already uses both cores
+    assert workers.worker_count(tmp_path / "a.txt", lexicon_only=True) == 0  # one small file
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert workers.worker_count(tmp_path) == 0
+    assert workers.worker_count(tmp_path, lexicon_only=True) == 0
     monkeypatch.setenv(workers.WORKERS_ENV, "3")
-    assert workers.worker_count(tmp_path) == 3
+    assert workers.worker_count(tmp_path, lexicon_only=False) == 3
 
 
 def test_call_runs_in_a_worker_process_only_inside_the_block():

@@ -129,9 +129,11 @@ def _run(args: argparse.Namespace) -> int:
               f"{counts.get('coded', '?')} coded")
         print(f"report: {(args.out / 'report.html').resolve()}")
         return 0
+    from pipeline.classify.registry import load_coder
     from pipeline.flows import workers
 
-    workers.prestart(workers.worker_count(args.corpus))  # the workers import the pipeline on the other core
+    lexicon_only = workers.codes_in_workers(load_coder(args.model, args.codebook))
+    workers.prestart(workers.worker_count(args.corpus, lexicon_only))  # workers import the pipeline meanwhile
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
 
     warm_up()

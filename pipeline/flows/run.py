@@ -267,10 +267,9 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
     The lexicon coder runs in a worker process when the run has them; a
     model with an encoder stays here (its encoder already uses every core).
     """
-    from pipeline.classify.lexicon import LexiconCoder
     from pipeline.classify.registry import load_coder
 
-    if isinstance(load_coder(model, codebook), LexiconCoder):
+    if workers.codes_in_workers(load_coder(model, codebook)):
         return workers.call(coded_records, units_json, model, codebook)
     return coded_records(units_json, model, codebook)
 
@@ -543,7 +542,7 @@ def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
     if resume_cache and Path(PREFECT_LOCAL_STORAGE_PATH.value()) == resume_cache_path():
         private_folder(resume_cache_path())
     try:
-        with workers.worker_processes(workers.worker_count(Path(corpus))):
+        with workers.worker_processes(workers.worker_count(Path(corpus), workers.codes_in_workers(coder))):
             return _run(corpus, book, coder, model, out_path, max_bytes, pseudonymise, pseudonym_map, run_key,
                         resume_cache)
     except OSError as exc:  # the spool, the tables or an output could not be written

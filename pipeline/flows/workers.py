@@ -1,16 +1,17 @@
-"""Worker processes for the CPU-bound work of a large run: reading and segmenting files, lexicon coding.
+"""Worker processes for the CPU-bound work of a large lexicon run: reading files, coding, workbook, REFI-QDA.
 
 That work is pure Python and holds the GIL, so the flow's threads share one
-core.  On a large corpus the run hands it to processes instead, forked from a
-forkserver that imported the pipeline once, so a worker starts in
-milliseconds.  Prefect still orchestrates: its tasks run in the flow's
-threads and each one waits for its worker; caching, retries and resume are
-unchanged, and so is every output byte.
+core.  On a large corpus coded with the lexicon model the run hands it to
+processes instead, forked from a forkserver that imported the pipeline once,
+so a worker starts in milliseconds.  Prefect still orchestrates: its tasks
+run in the flow's threads and each one waits for its worker; caching,
+retries and resume are unchanged, and so is every output byte.
 
-Small corpora, one-core machines and ``WOGCODE_WORKERS=0`` run everything in
-the flow's threads, as before.  A worker that dies (killed, out of memory)
-does not stop the run: its work, and the rest of the run's, is done
-in-process instead.
+Small corpora, one-core machines, models with an encoder (it already uses
+every core) and ``WOGCODE_WORKERS=0`` run everything in-process, as before.
+A worker that dies (killed, out of memory) does not stop the run: its work,
+and the rest of the run's, is done in-process instead.  Workers end with the
+run's process, even when it is killed.
 """
 
 from __future__ import annotations
@@ -55,16 +56,25 @@ def corpus_bytes(corpus: Path) -> int:
     return total
 
 
-def worker_count(corpus: Path) -> int:
-    """How many worker processes a run over ``corpus`` gets: 0 (none) for a small corpus or one core.
+def codes_in_workers(coder: Any) -> bool:
+    """Whether ``coder`` codes in worker processes: the lexicon coder does; a model with an encoder stays put."""
+    from pipeline.classify.lexicon import LexiconCoder
 
-    ``WOGCODE_WORKERS`` overrides it (0: everything in-process).
+    return isinstance(coder, LexiconCoder)
+
+
+def worker_count(corpus: Path, lexicon_only: bool) -> int:
+    """How many worker processes a run over ``corpus`` gets: one per core, or 0 (none).
+
+    None for a small corpus, on one core, or for a model with an encoder: the
+    encoder already uses every core, and each worker would add ~300 MB to its
+    ~1.6 GB.  ``WOGCODE_WORKERS`` overrides the choice (0: everything in-process).
     """
     setting = os.environ.get(WORKERS_ENV, "").strip()
     if setting:
         return max(0, int(setting))
     cores = os.cpu_count() or 1
-    return cores if cores > 1 and corpus_bytes(corpus) >= MIN_CORPUS_BYTES else 0
+    return cores if lexicon_only and cores > 1 and corpus_bytes(corpus) >= MIN_CORPUS_BYTES else 0
 
 
 def prestart(count: int) -> None:
