@@ -79,11 +79,6 @@ class EarlyServer:
             time.sleep(0.05)
         return False
 
-    def end(self) -> None:
-        """Ask the server to end, without waiting (:meth:`stop` waits, at the latest at exit)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-
     def stop(self) -> None:
         """End the server process (at exit, or when it is not used)."""
         process, self.process = self.process, None
@@ -123,8 +118,5 @@ def api_server(server: EarlyServer | None) -> Iterator[None]:
         server.stop()
         yield
         return
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield
-    finally:  # one server per run: a notebook or test that runs many times must not keep them all
-        server.end()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
