@@ -107,7 +107,7 @@ def test_the_early_server_and_the_worker_processes_end_when_the_run_is_killed(tm
         return
     (tmp_path / "run.py").write_text(textwrap.dedent("""
         import os, time
-        from pipeline.flows import workers
+        from pipeline import workers
         from pipeline.flows.api_server import launch
 
         if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import pipeline.flows  # noqa: F401 - sets the quiet, offline Prefect defaults before prefect is imported
-from pipeline.flows import workers
+from pipeline import workers
 
 SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample"
 

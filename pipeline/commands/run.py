@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"report: {(args.out / 'report.html').resolve()}")
         return 0
     from pipeline.classify.registry import load_coder
-    from pipeline.flows import workers
+    from pipeline import workers
 
     lexicon_only = workers.codes_in_workers(load_coder(args.model, args.codebook))
     workers.prestart(workers.worker_count(args.corpus, lexicon_only))  # workers import the pipeline meanwhile

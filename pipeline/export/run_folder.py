@@ -226,7 +226,7 @@ def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: 
     from pipeline.export.data_dictionary import data_dictionary_markdown
     from pipeline.export.report import render_report_facts, write_report
     from pipeline.export.workbook import write_workbook
-    from pipeline.flows import workers
+    from pipeline import workers
 
     book = facts.codebook
     out.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.aggregate import EvidenceAccumulator, evidence_units
 from pipeline.export.report import ReportFacts
-from pipeline.flows import workers
+from pipeline import workers
 from pipeline.flows.work import INTERNAL_ERROR, coded_records, digest, internal_error, unseal, write_batch
 from pipeline.codebook import Codebook
 from pipeline.export.run_folder import (
@@ -186,7 +186,6 @@ SMALL_BATCH_BYTES = 256 * 1024
 MAX_SMALL_FILES = 256
 
 
-
 def batch_size(n_items: int, workers: int) -> int:
     """Files per task: one for small corpora (fine-grained resume), up to ``MAX_BATCH`` for large ones."""
     return max(1, min(MAX_BATCH, n_items // (4 * max(1, workers))))
@@ -301,7 +300,7 @@ def _outcome(path: Path, entry: dict[str, Any]) -> Document | IngestError:
     return document_from_row(entry["document"])
 
 
-def _hasinternal_error(result: Any) -> bool:
+def _has_internal_error(result: Any) -> bool:
     return isinstance(result, dict) and any(str(e.get("error", "")).startswith(INTERNAL_ERROR) for e in result["files"])
 
 
@@ -398,7 +397,7 @@ def ingest_stage(plan: CorpusPlan, max_bytes: int, repaired: list[str], spool: B
     with stage_progress("ingest", len(plan.files)) as advance:
         for group, (target, future) in in_order((group, submit(group)) for group in groups):
             result = future.result(raise_on_failure=False)
-            if _hasinternal_error(result):  # an unforeseen failure may be transient: never trust it cached
+            if _has_internal_error(result):  # an unforeseen failure may be transient: never trust it cached
                 fresh = submit(group, refresh=True)[1].result(raise_on_failure=False)
                 result = result if isinstance(fresh, Exception) else fresh
             if isinstance(result, Exception):

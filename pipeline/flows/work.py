@@ -1,6 +1,6 @@
 """The work of the main job's tasks as plain functions: reading a batch of files, coding a job's units.
 
-Worker processes run these (:mod:`pipeline.flows.workers`), so this module
+Worker processes run these (:mod:`pipeline.workers`), so this module
 imports neither Prefect nor the flow: a worker's start-up imports only what
 the work needs.  The flow (:mod:`pipeline.flows.run`) wraps them in tasks.
 """
