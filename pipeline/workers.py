@@ -25,7 +25,6 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, TypeVar
 
 R = TypeVar("R")
@@ -42,20 +41,6 @@ _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
 
-def corpus_bytes(corpus: Path) -> int:
-    """The bytes of every file in ``corpus`` (a folder, walked, or one file); unreadable entries count 0."""
-    if corpus.is_file():
-        return corpus.stat().st_size
-    total = 0
-    for folder, _, names in os.walk(corpus):
-        for name in names:
-            try:
-                total += os.stat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def codes_in_workers(coder: Any) -> bool:
     """Whether ``coder`` codes in worker processes: the lexicon coder does; a model with an encoder stays put."""
     from pipeline.classify.lexicon import LexiconCoder
@@ -63,8 +48,8 @@ def codes_in_workers(coder: Any) -> bool:
     return isinstance(coder, LexiconCoder)
 
 
-def worker_count(corpus: Path, lexicon_only: bool) -> int:
-    """How many worker processes a run over ``corpus`` gets: one per core, or 0 (none).
+def worker_count(corpus_bytes: int, lexicon_only: bool) -> int:
+    """How many worker processes a run over ``corpus_bytes`` of files gets: one per core, or 0 (none).
 
     None for a small corpus, on one core, or for a model with an encoder: the
     encoder already uses every core, and each worker would add ~300 MB to its
@@ -74,7 +59,7 @@ def worker_count(corpus: Path, lexicon_only: bool) -> int:
     if setting:
         return max(0, int(setting))
     cores = os.cpu_count() or 1
-    return cores if lexicon_only and cores > 1 and corpus_bytes(corpus) >= MIN_CORPUS_BYTES else 0
+    return cores if lexicon_only and cores > 1 and corpus_bytes >= MIN_CORPUS_BYTES else 0
 
 
 def prestart(count: int) -> None:

@@ -28,17 +28,20 @@ def _die_in_a_worker(parent: int) -> str:
 
 def test_small_corpora_one_core_and_encoder_models_run_in_process(tmp_path, monkeypatch):
     monkeypatch.delenv(workers.WORKERS_ENV, raising=False)
+    from pipeline.ingest.corpus import plan_corpus
+
     (tmp_path / "a.txt").write_bytes(b"x" * 1000)
-    assert workers.worker_count(tmp_path, lexicon_only=True) == 0
-    (tmp_path / "b.txt").write_bytes(b"x" * workers.MIN_CORPUS_BYTES)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert workers.worker_count(tmp_path, lexicon_only=True) == 2
-    assert workers.worker_count(tmp_path, lexicon_only=False) == 0  # an encoder already uses both cores
-    assert workers.worker_count(tmp_path / "a.txt", lexicon_only=True) == 0  # one small file
+    assert workers.worker_count(plan_corpus(tmp_path).total_bytes(), lexicon_only=True) == 0
+    (tmp_path / "b.txt").write_bytes(b"x" * workers.MIN_CORPUS_BYTES)
+    large = plan_corpus(tmp_path).total_bytes()
+    assert workers.worker_count(large, lexicon_only=True) == 2
+    assert workers.worker_count(large, lexicon_only=False) == 0  # an encoder already uses both cores
+    assert workers.worker_count(plan_corpus(tmp_path / "a.txt").total_bytes(), lexicon_only=True) == 0  # one file
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert workers.worker_count(tmp_path, lexicon_only=True) == 0
+    assert workers.worker_count(large, lexicon_only=True) == 0
     monkeypatch.setenv(workers.WORKERS_ENV, "3")
-    assert workers.worker_count(tmp_path, lexicon_only=False) == 3
+    assert workers.worker_count(large, lexicon_only=False) == 3
 
 
 def test_call_runs_in_a_worker_process_only_inside_the_block():
@@ -47,7 +50,7 @@ def test_call_runs_in_a_worker_process_only_inside_the_block():
         assert workers.active()
         pid, value = workers.call(_pid_and, 3)
         wait = workers.background(_pid_and, 5)
-        assert (pid, value) != (os.getpid(), 6) and value == 6
+        assert pid != os.getpid() and value == 6
         assert wait()[1] == 10
     assert not workers.active()
 

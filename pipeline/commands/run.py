@@ -13,6 +13,10 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.ingest.corpus import CorpusPlan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,18 +76,17 @@ def preflight(args: argparse.Namespace) -> None:
         check_output_folder(args.pseudonym_map.parent, "the pseudonym map's folder")
 
 
-def current_run_key(args: argparse.Namespace) -> str:
-    """The run key of these arguments (see :mod:`pipeline.up_to_date`)."""
+def current_run_key(args: argparse.Namespace, plan: CorpusPlan) -> str:
+    """The run key of these arguments over the corpus ``plan`` (see :mod:`pipeline.up_to_date`)."""
     from pipeline.classify.registry import load_coder
     from pipeline.codebook import load_codebook
-    from pipeline.ingest.corpus import plan_corpus
     from pipeline.up_to_date import run_key
 
     # the pseudonym map is not part of the key: a reused map keeps everyone's pseudonym, so it does not change
     # the outputs of a corpus whose people it already holds
     options = {"max_mb": args.max_mb, "pseudonymise": bool(args.pseudonymise or args.pseudonym_map)}
     coder = load_coder(args.model, args.codebook)
-    return run_key(plan_corpus(args.corpus), coder, load_codebook(args.codebook).content_hash, options)
+    return run_key(plan, coder, load_codebook(args.codebook).content_hash, options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +120,10 @@ def _run(args: argparse.Namespace) -> int:
     preflight(args)
     from pipeline.up_to_date import finished_run
 
-    key = current_run_key(args)
+    from pipeline.ingest.corpus import plan_corpus
+
+    plan = plan_corpus(args.corpus)
+    key = current_run_key(args, plan)
     manifest = None if args.force else finished_run(args.out, key)
     if manifest is not None:
         if server is not None:
@@ -133,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline import workers
 
     lexicon_only = workers.codes_in_workers(load_coder(args.model, args.codebook))
-    workers.prestart(workers.worker_count(args.corpus, lexicon_only))  # workers import the pipeline meanwhile
+    workers.prestart(workers.worker_count(plan.total_bytes(), lexicon_only))  # workers import the pipeline meanwhile
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
 
     warm_up()

@@ -64,7 +64,7 @@ from pipeline.export.run_folder import (
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.batch import Collector
 from pipeline.ingest.batch_file import document_from_row, read_rows, read_summary, rows_json
-from pipeline.ingest.corpus import CorpusPlan, plan_corpus
+from pipeline.ingest.corpus import CorpusPlan, file_bytes, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
 from pipeline.privacy import (
@@ -209,19 +209,11 @@ def file_batches(files: list[Path], size: int) -> list[list[Path]]:
     total = 0
     for path in files:
         group.append(path)
-        total += _file_bytes(path)
+        total += file_bytes(path)
         if len(group) >= MAX_SMALL_FILES or (len(group) >= size and total >= SMALL_BATCH_BYTES):
             groups.append(group)
             group, total = [], 0
     return groups + [group] if group else groups
-
-
-def _file_bytes(path: Path) -> int:
-    """The file's size, 0 when it cannot be read (the reader will say why)."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _sidecar_digest(plan: CorpusPlan, path: Path) -> str:
@@ -541,15 +533,16 @@ def run_flow(corpus: str, codebook: str, out: str, model: str = "default",
     if resume_cache and Path(PREFECT_LOCAL_STORAGE_PATH.value()) == resume_cache_path():
         private_folder(resume_cache_path())
     try:
-        with workers.worker_processes(workers.worker_count(Path(corpus), workers.codes_in_workers(coder))):
-            return _run(corpus, book, coder, model, out_path, max_bytes, pseudonymise, pseudonym_map, run_key,
+        plan = plan_corpus(Path(corpus))
+        with workers.worker_processes(workers.worker_count(plan.total_bytes(), workers.codes_in_workers(coder))):
+            return _run(corpus, plan, book, coder, model, out_path, max_bytes, pseudonymise, pseudonym_map, run_key,
                         resume_cache)
     except OSError as exc:  # the spool, the tables or an output could not be written
         raise OutputError(f"{out_path}: cannot write the run folder ({output_error_reason(exc)})") from None
 
 
-def _run(corpus: str, book: Codebook, coder: Any, model: str, out_path: Path, max_bytes: int, pseudonymise: bool,
-         pseudonym_map: str | None, run_key: str | None, resume_cache: bool) -> RunResult:
+def _run(corpus: str, plan: CorpusPlan, book: Codebook, coder: Any, model: str, out_path: Path, max_bytes: int,
+         pseudonymise: bool, pseudonym_map: str | None, run_key: str | None, resume_cache: bool) -> RunResult:
     """The body of :func:`run_flow`, in the run's working folder."""
     codebook = book.id
     timings: dict[str, float] = {}
@@ -558,7 +551,7 @@ def _run(corpus: str, book: Codebook, coder: Any, model: str, out_path: Path, ma
         work = Path(work_dir)
         clock = time.perf_counter()
         spool = BatchSpool(work)
-        report = ingest_stage(plan_corpus(Path(corpus)), max_bytes, repaired, spool, resume_cache)
+        report = ingest_stage(plan, max_bytes, repaired, spool, resume_cache)
         pseudo, map_path = None, None
         if pseudonymise or pseudonym_map:
             map_path = Path(pseudonym_map) if pseudonym_map else default_map_path(out_path)

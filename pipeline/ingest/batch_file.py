@@ -160,8 +160,7 @@ def loads(raw: bytes | str) -> Any:
 
 def rows_json(rows: list[dict[str, Any]]) -> str:
     """``json.dumps(rows, ensure_ascii=False)``, reusing the lines of rows read from a batch file."""
-    return "[" + ", ".join(r.line if isinstance(r, UnitRow) else _json(r).decode("utf-8", "surrogatepass")
-                           for r in rows) + "]"
+    return "[" + ", ".join(r.line if isinstance(r, UnitRow) else json.dumps(r, ensure_ascii=False) for r in rows) + "]"
 
 
 def read_rows(path: Path, keep: Iterable[int] | None = None) -> Iterator[Document | UnitRow]:

@@ -21,6 +21,18 @@ class CorpusPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
+    def total_bytes(self) -> int:
+        """The bytes of every file to read."""
+        return sum(file_bytes(path) for path in self.files)
+
+
+def file_bytes(path: Path) -> int:
+    """A file's size, 0 when it cannot be read (the reader will say why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
 
 def _skip_reason(path: Path) -> str | None:
     """Why a file in a corpus folder is not read, or None if it is."""
