@@ -174,11 +174,18 @@ def evidence_units(units: pd.DataFrame, codings: pd.DataFrame, codebook: Codeboo
     keep = list(_UNIT_COLUMNS) + (["text_clean"] if "text_clean" in units.columns else [])
     frame = units[keep].merge(mine[list(_CODING_COLUMNS)], on="unit_id", how="inner")
     text_columns = [c for c in keep if c not in ("start", "end")]
-    frame[text_columns] = frame[text_columns].fillna("").astype(str)
+    frame[text_columns] = frame[text_columns].apply(_as_text)
     frame = frame[frame["kind"].isin(CODABLE_KINDS) & ~frame["speaker_role"].isin(_NOT_EVIDENCE_ROLES)]
     frame = frame[~frame["unit_id"].isin(set(units["unit_id"][outside_findings(units)]))]
     frame = frame.assign(score=frame["score"].astype(float), source=_sources(frame))
     return frame.sort_values("unit_id", kind="stable").reset_index(drop=True)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """The column as Python strings (object dtype; missing values empty): pandas' Arrow strings are slower here."""
+    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "string":
+        return column
+    return column.fillna("").astype(str).astype(object)
 
 
 def _sources(frame: pd.DataFrame) -> list[str]:

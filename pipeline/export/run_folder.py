@@ -27,7 +27,7 @@ from pipeline.atomic import write_text
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.export.qdpx import ProjectDocument
 from pipeline.schema import UNCODED
-from pipeline.tables import CHUNK_ROWS, CODING_COLUMNS, ChunkedTable, write_csv_chunks, write_json, write_table
+from pipeline.tables import CHUNK_ROWS, CODING_COLUMNS, ChunkedTable, write_csv_batches, write_json, write_table
 from pipeline.up_to_date import output_checksums
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: 
     sheets = {"units": units, "evidence": evidence, "documents": documents.without("text"), "codebook": codebook_sheet}
     workbook = workers.background(write_workbook, sheets, out / "coded.xlsx")
     project = workers.background(write_project, documents, units, book, out / "project.qdpx")
-    written = [documents.path, units.path, write_csv_chunks(units.chunks(), out / "units.csv")]
+    written = [documents.path, units.path, write_csv_batches(units.columns, units.batches(), out / "units.csv")]
     written += write_table(evidence, out, "evidence")
     workbook()
     written.append(out / "coded.xlsx")

@@ -89,6 +89,7 @@ from pipeline.tables import (
     coded_units_schema,
     documents_frame,
     documents_schema,
+    rows_frame,
 )
 
 T = TypeVar("T")
@@ -493,10 +494,10 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
             data = checked_result(future, check, rerun, repaired, label)
             if isinstance(data, Exception):
                 raise data
-            codings = pd.DataFrame(data, columns=list(Coding.__dataclass_fields__))
+            codings = rows_frame(data, list(Coding.__dataclass_fields__))
             if pseudo is not None:  # the nearest training examples come from another corpus
                 codings = pseudonymise_codings(codings, pseudo)
-            sinks.add(docs, pd.DataFrame(records, columns=list(Unit.__dataclass_fields__)), codings)
+            sinks.add(docs, rows_frame(records, list(Unit.__dataclass_fields__)), codings)
             advance(len(docs))
 
 
