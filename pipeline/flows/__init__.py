@@ -6,6 +6,7 @@ from pipeline.paths import resume_cache_path
 
 # Offline by design: no telemetry, a local ephemeral API, quiet logs unless asked.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")  # nor does the client start its telemetry service
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
 # The resume cache holds corpus text: keep it in wogcode's own cache folder (owner-only, `wogcode cache --clear`)
