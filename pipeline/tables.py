@@ -222,8 +222,9 @@ def csv_lines(batch: pa.RecordBatch) -> bytes:
 def write_csv_batches(names: list[str], batches: Iterable[pa.RecordBatch], target: Path) -> Path:
     """Write a table given in record batches as one CSV file atomically (header once).
 
-    The bytes are those of pandas' ``to_csv(index=False)``, built in Arrow
-    (30x faster on a run's unit table: most of a large export's time went there).
+    The bytes are those of pandas' ``to_csv(index=False)`` (a lone carriage
+    return aside: it is quoted), built in Arrow: a run's 155k units take ~1 s
+    instead of 4-6 s.
     """
 
     def write(tmp: Path) -> None:
