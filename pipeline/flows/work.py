@@ -19,6 +19,7 @@ from pipeline.ingest.batch import open_file
 from pipeline.ingest.batch_file import BatchWriter, loads
 from pipeline.ingest.corpus import CorpusPlan
 from pipeline.schema import IngestError
+from pipeline.tables import rows_frame
 
 #: How the reason of an unforeseen failure of one file starts (such results are retried, never trusted cached).
 INTERNAL_ERROR = "internal error ("
@@ -83,5 +84,5 @@ def coded_records(units_json: str, model: str, codebook: str) -> dict[str, Any]:
     from pipeline.classify.registry import load_coder
 
     units = loads(units_json)
-    frame = pd.DataFrame(units) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
+    frame = rows_frame(units, list(units[0])) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
     return seal(coding_rows(load_coder(model, codebook), frame))
