@@ -16,6 +16,7 @@ run's process, even when it is killed.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -39,6 +40,22 @@ WORKERS_ENV = "WOGCODE_WORKERS"
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
+
+
+#: Garbage-collector thresholds for a run's processes (Python's default: 700, 10, 10).
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Collect garbage less often, and never scan what is already imported (:func:`gc.freeze`).
+
+    A run makes millions of short-lived small objects (tokens, rows); with
+    the default thresholds the collector ran every 700 of them and walked the
+    imported libraries each time it reached the oldest generation.  Lexicon
+    coding of 155k units took 6.5 s with the defaults, 5.6 s with these.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def codes_in_workers(coder: Any) -> bool:
@@ -77,6 +94,7 @@ def _prepare(environment: dict[str, str], cwd: str, run: Connection) -> None:
     """
     os.environ.update(environment)
     os.chdir(cwd)
+    tune_gc()
     threading.Thread(target=_end_with, args=(run,), daemon=True).start()
 
 

@@ -143,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
 
     warm_up()
+    workers.tune_gc()  # everything is imported now
     logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
     map_path = str(args.pseudonym_map) if args.pseudonym_map else None
     flow = with_task_runner(run_flow, args.dask_address, args.dask_local)
