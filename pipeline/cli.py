@@ -15,6 +15,7 @@ import sys
 
 import pipeline
 from pipeline import __version__, commands
+from pipeline.gc_tuning import collect_less
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn expected errors into one-line messages."""
+    collect_less()  # imports and runs make objects by the million (pipeline/gc_tuning.py)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

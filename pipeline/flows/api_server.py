@@ -29,8 +29,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
+from pipeline.gc_tuning import GC_THRESHOLDS
+
 #: What Prefect sets for its temporary server (``SubprocessASGIServer``): no UI, ephemeral mode.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+#: The server process: uvicorn's command line, after collecting garbage less often during Prefect's imports
+#: (pipeline/gc_tuning.py; it then boots in ~2.8 s instead of ~3.3-4 s).
+SERVER_MAIN = ("import gc, sys; gc.set_threshold(*{thresholds}); from uvicorn.main import main; sys.exit(main())"
+               .format(thresholds=GC_THRESHOLDS))
 #: prctl option: the signal a process gets when its parent ends (linux/prctl.h).
 PR_SET_PDEATHSIG = 1
 #: Seconds to wait for the early server to answer before leaving the start to Prefect.
@@ -54,7 +60,7 @@ class EarlyServer:
 
     def __init__(self) -> None:
         self.port = _free_port()
-        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+        command = [sys.executable, "-c", SERVER_MAIN, "--factory", "prefect.server.api.server:create_app",
                    "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
         self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
             command, env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
