@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -235,6 +236,20 @@ def write_csv_batches(names: list[str], batches: Iterable[pa.RecordBatch], targe
 
     write_with(target, write)
     return target
+
+
+def compact_json(data: Any, default: Any = None) -> bytes:
+    """``data`` as compact, key-sorted JSON in UTF-8 (evidence cells, checksums of task results).
+
+    orjson where it can (3-10x faster), json for what it refuses (lone
+    surrogates, numpy scalars); both give the same text.  ``default`` turns
+    values neither can encode into ones they can.
+    """
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=default)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          default=default).encode("utf-8", "surrogatepass")
 
 
 def write_json(obj: Any, target: Path) -> Path:

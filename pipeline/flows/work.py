@@ -8,35 +8,24 @@ the work needs.  The flow (:mod:`pipeline.flows.run`) wraps them in tasks.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from pipeline.ingest.batch import open_file
 from pipeline.ingest.batch_file import BatchWriter, loads
 from pipeline.ingest.corpus import CorpusPlan
 from pipeline.schema import IngestError
-from pipeline.tables import rows_frame
+from pipeline.tables import compact_json, rows_frame
 
 #: How the reason of an unforeseen failure of one file starts (such results are retried, never trusted cached).
 INTERNAL_ERROR = "internal error ("
 
 
 def digest(data: Any) -> str:
-    """sha256 of the canonical JSON form of ``data`` (keys sorted, compact).
-
-    orjson where it can (a coding job's rows 3x faster), json for what it
-    refuses (lone surrogates).  Either way the same data gives the same digest.
-    """
-    try:
-        raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
-    except (TypeError, orjson.JSONEncodeError):
-        raw = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                         default=str).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(raw).hexdigest()
+    """sha256 of the canonical JSON form of ``data`` (:func:`pipeline.tables.compact_json`)."""
+    return hashlib.sha256(compact_json(data, default=str)).hexdigest()
 
 
 def seal(data: Any) -> dict[str, Any]:
