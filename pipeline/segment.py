@@ -15,6 +15,7 @@ import importlib
 import re
 import sys
 import threading
+import types
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -44,15 +45,31 @@ def _import_spacy_without_torch() -> None:
 
     thinc imports torch, when installed, only to offer torch-backed models; the
     rule-based sentencizer uses none.  torch stays importable afterwards (the
-    torch encoder backend and training import it themselves).
+    torch encoder backend and training import it themselves).  spaCy's
+    ``__init__`` also imports its command line (``spacy.cli``: jinja2,
+    typer, ~0.2 s) for one name, ``spacy.info``; that name is bound to a
+    function that imports the real one when called.
     """
     if "torch" in sys.modules or "spacy" in sys.modules:
         return
     sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+    sys.modules["spacy.cli.info"] = _lazy_spacy_info()
     try:
         importlib.import_module("spacy")
     finally:
         del sys.modules["torch"]
+        del sys.modules["spacy.cli.info"]  # `import spacy.cli` still works afterwards: it imports the real one
+
+
+def _lazy_spacy_info() -> types.ModuleType:
+    """A stand-in for ``spacy.cli.info`` while spaCy imports: its ``info`` imports the real one when called."""
+    module = types.ModuleType("spacy.cli.info")
+
+    def info(*args: Any, **kwargs: Any) -> Any:
+        return importlib.import_module("spacy.cli.info").info(*args, **kwargs)
+
+    module.info = info  # type: ignore[attr-defined]
+    return module
 
 
 _import_spacy_without_torch()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 
 from pipeline.classify.base import code_units
 from pipeline.classify.lexicon import LexiconCoder, compile_codebook
@@ -235,6 +235,16 @@ def test_sklearn_params_clone_and_set_params(mini):
     assert twin is not coder and twin.get_params()["threshold"] == 0.4
     twin.set_params(threshold=0.1)
     assert twin.threshold == 0.1 and coder.threshold == 0.4
+    with pytest.raises(ValueError, match="invalid parameter 'treshold'"):
+        twin.set_params(treshold=0.1)
+    assert is_classifier(coder) and repr(twin) == "LexiconCoder(codebook=<mini 0.1>, min_margin=0.1, threshold=0.1)"
+
+
+def test_score_is_accuracy(perry6):
+    texts = ["Rapat koordinasi lintas instansi rutin.", "Cuaca cerah."]
+    predicted = list(perry6.predict(texts))
+    assert perry6.score(texts, predicted) == 1.0
+    assert perry6.score(texts, [predicted[0], "koordinasi" if predicted[1] != "koordinasi" else "integrasi"]) == 0.5
 
 
 def test_predict_proba_rows_sum_to_one_and_agree_with_predict(perry6):

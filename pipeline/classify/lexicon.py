@@ -37,10 +37,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import f1_score
-
 from pipeline.classify.base import Prediction
+from pipeline.classify.estimator import ClassifierContract
 from pipeline.codebook import Codebook
 from pipeline.normalise import Token, normalise, tokenize
 from pipeline.schema import UNCODED
@@ -220,8 +218,8 @@ def span_of(match: Match, tokens: Sequence[Token]) -> tuple[int, int]:
 # --------------------------------------------------------------------------- the estimator
 
 
-class LexiconCoder(ClassifierMixin, BaseEstimator):
-    """Code texts against a codebook by its keywords (scikit-learn estimator on texts).
+class LexiconCoder(ClassifierContract):
+    """Code texts against a codebook by its keywords (scikit-learn estimator on texts, without importing it).
 
     Parameters
     ----------
@@ -276,6 +274,8 @@ class LexiconCoder(ClassifierMixin, BaseEstimator):
 
         Ties go to the candidate nearest the ``threshold`` parameter.
         """
+        from sklearn.metrics import f1_score
+
         labels = [str(label) for label in labels]
         if len(labels) != len(texts):
             raise ValueError(f"fit: {len(texts)} texts but {len(labels)} labels")

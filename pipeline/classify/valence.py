@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline import paths
+from pipeline.classify.estimator import ClassifierContract
 from pipeline.classify.lexicon import Match, Term, TermIndex, compile_term, longest_first, span_of
 from pipeline.normalise import Token, tokenize
 from pipeline.schema import VALENCES
@@ -387,8 +387,8 @@ def _negator_of(cue: Match, negators: list[Match], clause_of: list[int], scope: 
 # --------------------------------------------------------------------------- estimator
 
 
-class ValenceLexicon(ClassifierMixin, BaseEstimator):
-    """Valence by cue rules, with the scikit-learn ``predict`` API on texts.
+class ValenceLexicon(ClassifierContract):
+    """Valence by cue rules, with the scikit-learn ``predict`` API on texts (without importing it).
 
     ``path``: a valence YAML file (``None``: ``lexicons/valence.yaml``).
     Rule-based: nothing to fit.

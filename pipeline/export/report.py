@@ -22,12 +22,10 @@ import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from pipeline.aggregate import (
     MIN_STRENGTH,
@@ -39,6 +37,9 @@ from pipeline.aggregate import (
 from pipeline.atomic import write_text
 from pipeline.codebook import Codebook
 from pipeline.schema import CODABLE_KINDS, UNCODED
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn: a run's start-up need not wait for it
+    from matplotlib.figure import Figure
 
 #: Valence colours (Okabe-Ito, readable for colour-blind readers) and verdict marks.
 VALENCE_COLOURS = {"positive": "#0072B2", "negative": "#D55E00", "neutral": "#BBBBBB"}
@@ -67,7 +68,16 @@ def _e(value: Any) -> str:
 
 def _plot_style(name: str) -> Any:
     """rc settings for one plot; the SVG ids are salted by ``name`` so they are fixed and unique per page."""
+    import matplotlib
+
     return matplotlib.rc_context({**_PLOT_RC, "svg.hashsalt": f"wogcode-{name}"})
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure of ``width`` x ``height`` inches (object API: no pyplot, no GUI backend)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
 
 
 def _figure_svg(fig: Figure, name: str) -> str:
@@ -124,7 +134,7 @@ def heatmap_svg(evidence: pd.DataFrame, level: str, codebook: Codebook) -> str:
     column_inches = 0.62 if rotate else 0.95
     name = f"strength by {level}"
     with _plot_style(name):
-        fig = Figure(figsize=(min(14.0, 2.6 + column_inches * len(columns)), 0.9 + 0.36 * len(code_names)))
+        fig = _new_figure(min(14.0, 2.6 + column_inches * len(columns)), 0.9 + 0.36 * len(code_names))
         ax = fig.subplots()
         image = ax.imshow(strength, cmap=STRENGTH_CMAP, vmin=0.0, vmax=1.0, aspect="auto")
         for i in range(strength.shape[0]):
@@ -150,7 +160,7 @@ def valence_svg(counts: Mapping[tuple[str, str], int], codebook: Codebook) -> st
     names = [code.name for code in codebook.codes]
     name = "valence per code"
     with _plot_style(name):
-        fig = Figure(figsize=(7.6, 0.8 + 0.34 * len(names)))
+        fig = _new_figure(7.6, 0.8 + 0.34 * len(names))
         ax = fig.subplots()
         left = np.zeros(len(names))
         for valence, colour in VALENCE_COLOURS.items():

@@ -222,7 +222,10 @@ def write_project(documents: ChunkedTable, units: ChunkedTable, book: Codebook, 
 
 def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: ReportFacts,
                    run_info: dict[str, Any]) -> list[Path]:
-    """Every output; the workbook and the REFI-QDA project in worker processes when the run has them."""
+    """Every output; the workbook and the REFI-QDA project in worker processes when the run has them.
+
+    This process writes the tables, the data dictionary and the report meanwhile.
+    """
     from pipeline.export.data_dictionary import data_dictionary_markdown
     from pipeline.export.report import render_report_facts, write_report
     from pipeline.export.workbook import write_workbook
@@ -237,18 +240,16 @@ def _write_outputs(out: Path, tables: RunTables, evidence: pd.DataFrame, facts: 
     sheets = {"units": units, "evidence": evidence, "documents": documents.without("text"), "codebook": codebook_sheet}
     workbook = workers.background(write_workbook, sheets, out / "coded.xlsx")
     project = workers.background(write_project, documents, units, book, out / "project.qdpx")
+    # meanwhile this process writes the rest
     written = [documents.path, units.path, write_csv_batches(units.columns, units.batches(), out / "units.csv")]
     written += write_table(evidence, out, "evidence")
-    workbook()
-    written.append(out / "coded.xlsx")
     write_text(out / "README.md", data_dictionary_markdown({"units": units, "evidence": evidence}))
-    written.append(out / "README.md")
-    written.append(project())
     report_info = {k: v for k, v in run_info.items() if k not in VOLATILE_KEYS}  # same inputs, same bytes
     write_report(render_report_facts(facts, evidence, report_info), out / "report.html")
-    written.append(out / "report.html")
     inputs = pd.concat(list(documents.chunks(columns=["doc_id", "path", "kind", "fmt"])), ignore_index=True)
     n_coded = sum(n for code, n in code_counts(units).items() if code != UNCODED)
+    workbook()
+    written += [out / "README.md", out / "report.html", out / "coded.xlsx", project()]
     manifest = run_info | {
         "inputs": inputs.to_dict("records"),
         "counts": {"documents": len(documents), "units": len(units), "coded": n_coded},
