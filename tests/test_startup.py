@@ -100,6 +100,37 @@ def test_the_api_server_started_early_is_the_one_the_flow_uses(tmp_path: Path) -
     assert done.stdout.strip().endswith("ok")
 
 
+def test_cached_task_results_are_reused_on_the_early_server_that_records_no_task_runs(tmp_path: Path) -> None:
+    """The early server keeps no task-run records; resume (cached, persisted task results) works all the same."""
+    done = run_python("""
+        import os
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.abspath("results")
+        from pipeline.flows.api_server import api_server, launch
+        from prefect import flow, task
+
+        calls = []
+
+        @task(cache_key_fn=lambda _context, params: f"double-{params['x']}", persist_result=True,
+              result_serializer="json")
+        def double(x: int) -> int:
+            calls.append(x)
+            return 2 * x
+
+        @flow
+        def doubles(xs: list[int]) -> list[int]:
+            return [future.result() for future in [double.submit(x) for x in xs]]
+
+        server = launch()
+        with api_server(server):
+            assert doubles([1, 2, 3]) == [2, 4, 6] and sorted(calls) == [1, 2, 3]
+            assert doubles([1, 2, 3, 4]) == [2, 4, 6, 8] and sorted(calls) == [1, 2, 3, 4]
+        print("ok")
+        """, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
+
+
 def test_a_run_goes_on_with_prefects_own_server_when_the_early_one_is_gone(tmp_path: Path) -> None:
     done = run_python("""
         import os, sys
