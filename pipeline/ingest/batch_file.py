@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from pipeline.schema import Document
+from pipeline.tables import compact_json
 
 #: A trailer line starts with this (no unit, document or error line does).
 _TRAILER = b'{"files":'
@@ -46,7 +47,8 @@ def document_from_row(row: dict[str, Any]) -> Document:
 
 
 def _json(record: Any) -> bytes:
-    return json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    """One record as compact JSON, its fields in their order (the same text every time)."""
+    return compact_json(record, sort_keys=False)
 
 
 def _line(record: Any) -> bytes:
@@ -140,7 +142,7 @@ def read_summary(path: Path) -> list[dict[str, Any]] | None:
 
 
 class UnitRow(dict):  # type: ignore[type-arg]
-    """A unit row read from a batch file, with its line: ``json.dumps`` of the row gives that line again.
+    """A unit row read from a batch file, with its line: the row's JSON (:func:`_json`) is that line.
 
     So a coding job's units become JSON by joining their lines, without
     serialising every row again (:func:`rows_json`).
@@ -159,8 +161,9 @@ def loads(raw: bytes | str) -> Any:
 
 
 def rows_json(rows: list[dict[str, Any]]) -> str:
-    """``json.dumps(rows, ensure_ascii=False)``, reusing the lines of rows read from a batch file."""
-    return "[" + ", ".join(r.line if isinstance(r, UnitRow) else json.dumps(r, ensure_ascii=False) for r in rows) + "]"
+    """The rows as one JSON array, reusing the lines of rows read from a batch file (the same text either way)."""
+    lines = (r.line if isinstance(r, UnitRow) else _json(r).decode("utf-8", "surrogatepass") for r in rows)
+    return "[" + ",".join(lines) + "]"
 
 
 def read_rows(path: Path, keep: Iterable[int] | None = None) -> Iterator[Document | UnitRow]:
