@@ -190,3 +190,18 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_command_builds_only_its_own_parser_and_run_starts_without_pandas(tmp_path: Path) -> None:
+    done = run_python("""
+        import sys
+        from pipeline.cli import build_parser
+        args = build_parser("run").parse_args(["run", "corpus", "--codebook", "perry6", "--out", "out"])
+        assert args.command == "run" and args.model == "default"
+        assert "pandas" not in sys.modules, "the run command's parser imported pandas"
+        everything = build_parser(None)._subparsers._group_actions[0].choices
+        assert {"run", "code", "review", "train", "evaluate", "codebook", "ingest", "cache"} <= set(everything)
+        print("ok")
+        """, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
