@@ -87,6 +87,8 @@ def test_the_api_server_started_early_is_the_one_the_flow_uses(tmp_path: Path) -
             return 41 + 1
 
         with api_server(server):
+            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+            assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None  # no one watches a server that ends with the run
             assert tiny() == 42
             with get_client(sync_client=True) as client:
                 assert str(client.api_url).startswith(server.api_url)

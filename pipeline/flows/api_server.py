@@ -123,15 +123,18 @@ def api_server(server: EarlyServer | None) -> Iterator[None]:
 
     Not against ``server`` when the user configured a server (that one is
     used) or when it did not come up (Prefect then starts its own, as usual).
+    On ``server`` flows send no heartbeats.
     """
     if server is None:
         yield
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     if PREFECT_API_URL.value() or not server.ready():
         server.stop()
         yield
         return
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
+    # No flow-run heartbeats: they tell a lasting server which runs crashed, and this one ends with the run.
+    # Stopping the heartbeat thread made every flow wait up to a second (its sleep) before it could end.
+    with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
