@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from pipeline.classify.base import Prediction
 from pipeline.classify.estimator import ClassifierContract
 from pipeline.codebook import Codebook

@@ -31,11 +31,11 @@ from contextlib import closing, contextmanager
 
 from pipeline.gc_tuning import GC_THRESHOLDS
 
-#: What Prefect sets for its temporary server (``SubprocessASGIServer``): no UI, ephemeral mode; and what no one
-#: reads from a server that ends with the run, so it is not kept: task-run records (the flow's tasks report to
-#: this process, not to the server), the event history, automations, and block types (registering them imports
-#: every installed Prefect collection, prefect-dask with dask.distributed among them).  On 1,000 transcripts the
-#: server then spends 3.7 s of CPU instead of 5.9, most of the difference while the run codes on both cores.
+#: What Prefect sets for its temporary server (``SubprocessASGIServer``): no UI, ephemeral mode.  And what no one
+#: would read from a server that ends with the run is not kept: task-run records (the run takes its tasks' results
+#: from its own futures and result files), the event history, automations, and block types (registering them
+#: imports every installed Prefect collection, prefect-dask with dask.distributed among them).  On 1,000
+#: transcripts the server then spends 3.7 s of CPU instead of 5.9, most of the difference while the run codes.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
               "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
               "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
