@@ -139,7 +139,7 @@ class ChunkedTable:
 
     def records(self, rows: int) -> Iterator[dict[str, Any]]:
         """The rows in order as dicts, read ``rows`` at a time (for tables of long texts: documents)."""
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=rows, columns=self._selected()):
+        for batch in self.batches(rows):
             yield from batch.to_pylist()
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:

@@ -28,10 +28,15 @@ class ClassifierContract:
     _estimator_type = "classifier"
 
     @classmethod
+    def _defaults(cls) -> dict[str, Any]:
+        """The constructor's parameters and their defaults (``inspect.Parameter.empty`` where none)."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return {p.name: p.default for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+    @classmethod
     def _param_names(cls) -> list[str]:
         """The constructor's parameter names, sorted (as ``BaseEstimator`` gives them)."""
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        return sorted(p.name for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)
+        return sorted(cls._defaults())
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters as set now (``deep``: for the contract; no parameter nests)."""
@@ -60,9 +65,9 @@ class ClassifierContract:
 
     def __repr__(self) -> str:
         """The class and the parameters that differ from their defaults (a codebook by its id and version)."""
-        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        defaults = self._defaults()
         shown = [f"{name}={_short(value)}" for name, value in self.get_params().items()
-                 if not _same(value, defaults.get(name, inspect.Parameter.empty))]
+                 if not _same(value, defaults[name])]
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
