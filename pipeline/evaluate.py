@@ -64,7 +64,7 @@ def coder_factory(model: str) -> CoderFactory:
 
     def factory(codebook: Codebook) -> Coder:
         if model not in BUILTIN:
-            from pipeline.persist import read_manifest
+            from pipeline.model_folder import read_manifest
 
             trained_for = read_manifest(folder)["codebook"].get("id")
             if trained_for != codebook.id:

@@ -38,8 +38,12 @@ def _coding_code() -> str:
     return hash_files([p for pattern in CODING_SOURCES for p in PACKAGE.glob(pattern)])
 
 
+def code_fingerprint() -> str:
+    """Changes whenever any coder's results could through this package: the classify code or (through
+    :func:`ingest_fingerprint`) the normaliser and any language data file."""
+    return f"{ingest_fingerprint()}-{_coding_code()}"
+
+
 def coding_fingerprint(coder: object) -> str:
-    """Changes whenever the coder's results could: its id, its model folder's files, the classify code,
-    or (through :func:`ingest_fingerprint`) the normaliser and any language data file."""
-    folder = getattr(coder, "fingerprint_", "")
-    return f"{ingest_fingerprint()}-{_coding_code()}-{folder}"
+    """:func:`code_fingerprint` plus the coder's model folder's files and encoder, when it has them."""
+    return f"{code_fingerprint()}-{getattr(coder, 'fingerprint_', '')}"

@@ -39,21 +39,24 @@ import numpy as np
 from pipeline.classify.embedding import EmbeddingCoder
 from pipeline.classify.ensemble import EnsembleCoder
 from pipeline.codebook import Codebook, load_codebook
+from pipeline.model_folder import (
+    FORMAT_VERSION,
+    MANIFEST,
+    check_codebook,
+    folder_error,
+    folder_fingerprint,
+    read_json,
+    read_manifest,
+    safe_path,
+)
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 TRAINING = "training.json"
 CARD = "README.md"
-FORBIDDEN_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pck", ".dill")
 PACKAGES = ("numpy", "scikit-learn", "sentence-transformers", "torch")
 EMBEDDING_PARAMS = (
     "C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state", "abstention", "valence_C",
 )
-
-
-class ModelFolderError(ValueError):
-    """A model folder that cannot be used; the message is one line naming the folder."""
 
 
 # --------------------------------------------------------------------------- saving
@@ -251,7 +254,7 @@ def load_model(folder: Path, codebook: Codebook | None = None) -> EnsembleCoder 
     book = codebook if codebook is not None else _shipped_codebook(folder, manifest)
     check_codebook(folder, manifest, book)
     arrays = read_arrays(folder, manifest)
-    texts = _read_json(folder, manifest["training_texts"])
+    texts = read_json(folder, manifest["training_texts"])
     coder = build_coder(folder, manifest, book, None, arrays, texts)  # every file checked before the slow part
     embedding = coder.embedding if isinstance(coder, EnsembleCoder) else coder
     embedding.encoder = _matching_encoder(folder, manifest)
@@ -260,72 +263,11 @@ def load_model(folder: Path, codebook: Codebook | None = None) -> EnsembleCoder 
     return coder
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """sha256 (16 hex) of a model folder's files: a retrained model with the same name differs."""
-    from pipeline.fingerprint import hash_files
-
-    return hash_files([p for p in folder.iterdir() if p.is_file()])
-
-
-def _fail(folder: Path, reason: str) -> ModelFolderError:
-    return ModelFolderError(f"{folder}: {reason}")
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """The manifest, after refusing pickled files and an unknown format version."""
-    if not folder.is_dir():
-        raise _fail(folder, "no such model folder")
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in FORBIDDEN_SUFFIXES:
-            raise _fail(folder, f"refusing to load: '{path.relative_to(folder)}' is a pickle file (models are JSON/NPZ only)")
-    manifest = _read_json(folder, MANIFEST)
-    if not isinstance(manifest, dict):
-        raise _fail(folder, f"{MANIFEST} is not a JSON object")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise _fail(folder, f"unknown model format_version {version!r} (this wogcode reads {FORMAT_VERSION})")
-    for key in ("kind", "codebook", "encoder", "embedding", "arrays", "training_texts"):
-        if key not in manifest:
-            raise _fail(folder, f"{MANIFEST} lacks '{key}'")
-    return manifest
-
-
-def safe_path(folder: Path, name: Any) -> Path:
-    """``folder / name`` when ``name`` is a plain file name inside the folder; else refused."""
-    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
-        raise _fail(folder, f"file name {name!r} in the manifest leaves the model folder")
-    path = (folder / name).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise _fail(folder, f"file name {name!r} in the manifest leaves the model folder")
-    if not path.is_file():
-        raise _fail(folder, f"missing file '{name}'")
-    return path
-
-
-def _read_json(folder: Path, name: str) -> Any:
-    path = safe_path(folder, name)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(folder, f"'{name}' is not valid JSON ({exc})") from None
-
-
 def _shipped_codebook(folder: Path, manifest: dict[str, Any]) -> Codebook:
     try:
         return load_codebook(manifest["codebook"]["id"])
     except Exception as exc:  # noqa: BLE001 - one line for the user
-        raise _fail(folder, f"cannot load the model's codebook '{manifest['codebook'].get('id')}': {exc}") from None
-
-
-def check_codebook(folder: Path, manifest: dict[str, Any], book: Codebook) -> None:
-    """Refuse a codebook other than the one (id and content hash) the model was trained for."""
-    trained = manifest["codebook"]
-    if trained.get("id") != book.id or trained.get("hash") != book.content_hash:
-        raise _fail(
-            folder,
-            f"model was trained for {trained.get('id')}@{trained.get('hash')} (version {trained.get('version')}), "
-            f"you asked for {book.id}@{book.content_hash} (version {book.version}); retrain it with `wogcode train`",
-        )
+        raise folder_error(folder, f"cannot load the model's codebook '{manifest['codebook'].get('id')}': {exc}") from None
 
 
 def _matching_encoder(folder: Path, manifest: dict[str, Any]) -> Any:
@@ -337,7 +279,7 @@ def _matching_encoder(folder: Path, manifest: dict[str, Any]) -> Any:
     wanted = manifest["encoder"]
     encoder = default_encoder() if wanted.get("name") == build_encoder.ENCODER_NAME else Encoder.load(wanted.get("name"))
     if encoder.checksum != wanted.get("checksum"):
-        raise _fail(
+        raise folder_error(
             folder,
             f"encoder checksum mismatch: model was trained with {wanted.get('name')} "
             f"sha256 {str(wanted.get('checksum'))[:12]}..., the installed one is {encoder.checksum[:12]}...",
@@ -356,15 +298,15 @@ def read_arrays(folder: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]
                 try:
                     opened[file] = np.load(safe_path(folder, file), allow_pickle=False)
                 except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                    raise _fail(folder, f"'{file}' is not a readable NPZ archive ({exc})") from None
+                    raise folder_error(folder, f"'{file}' is not a readable NPZ archive ({exc})") from None
             if name not in opened[file].files:
-                raise _fail(folder, f"array '{name}' missing from '{file}'")
+                raise folder_error(folder, f"array '{name}' missing from '{file}'")
             try:
                 array = opened[file][name]
             except ValueError as exc:
-                raise _fail(folder, f"array '{name}' in '{file}' cannot be read without pickle ({exc})") from None
+                raise folder_error(folder, f"array '{name}' in '{file}' cannot be read without pickle ({exc})") from None
             if list(array.shape) != list(spec.get("shape", [])) or str(array.dtype) != spec.get("dtype"):
-                raise _fail(
+                raise folder_error(
                     folder,
                     f"array '{name}' is {array.dtype}{list(array.shape)}, the manifest says {spec.get('dtype')}{spec.get('shape')}",
                 )
@@ -397,7 +339,7 @@ def build_coder(
         n_train = len(texts.get("texts", []))
         _expect(folder, arrays, "train_embeddings", (n_train, dim))
         if len(texts.get("codes", [])) != n_train:
-            raise _fail(folder, f"{TRAINING} has {n_train} texts but {len(texts.get('codes', []))} codes")
+            raise folder_error(folder, f"{TRAINING} has {n_train} texts but {len(texts.get('codes', []))} codes")
         embedding.head_classes_ = np.array(classes, dtype=object)
         embedding.coef_, embedding.intercept_ = arrays["coef"], arrays["intercept"]
         embedding.temperature_, embedding.threshold_ = float(learned["temperature"]), float(learned["threshold"])
@@ -413,7 +355,7 @@ def build_coder(
     if manifest["kind"] == "embedding":
         return embedding
     if manifest["kind"] != "ensemble" or "ensemble" not in manifest:
-        raise _fail(folder, f"unknown model kind {manifest['kind']!r}")
+        raise folder_error(folder, f"unknown model kind {manifest['kind']!r}")
     from pipeline.classify.lexicon import LexiconCoder
 
     ens = manifest["ensemble"]
@@ -426,6 +368,6 @@ def build_coder(
 def _expect(folder: Path, arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> None:
     """Refuse a missing array or one whose shape disagrees with the codebook/encoder/training texts."""
     if name not in arrays:
-        raise _fail(folder, f"array '{name}' is missing")
+        raise folder_error(folder, f"array '{name}' is missing")
     if tuple(arrays[name].shape) != shape:
-        raise _fail(folder, f"array '{name}' has shape {list(arrays[name].shape)}, expected {list(shape)}")
+        raise folder_error(folder, f"array '{name}' has shape {list(arrays[name].shape)}, expected {list(shape)}")

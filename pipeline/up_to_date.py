@@ -2,7 +2,8 @@
 
 The *run key* is a digest of everything that shapes the outputs: every
 corpus file's bytes and sidecar row, the ingest and coding fingerprints (code,
-language data, the model folder's files), the model id, the codebook's
+language data), the model's identity (its folder's files and its encoder's,
+see :func:`pipeline.classify.registry.model_identity`), the codebook's
 content hash and the run options.  The manifest of a finished run records it
 together with the sha256 of every output; a later run with the same key,
 whose outputs are all present and unmodified, is up to date (like ``make``),
@@ -17,22 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.classify.build_encoder import sha256_file as file_sha256
-from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
+from pipeline.fingerprint import code_fingerprint, ingest_fingerprint
 from pipeline.ingest.corpus import CorpusPlan
 from pipeline.ingest.document import content_hash
 
 MANIFEST = "manifest.json"
 
 
-def run_key(plan: CorpusPlan, coder: Any, codebook_hash: str, options: dict[str, Any]) -> str:
+def run_key(plan: CorpusPlan, model_identity: str, codebook_hash: str, options: dict[str, Any]) -> str:
     """sha256 over what decides a run's outputs (see the module docstring)."""
     files = []
     for path in plan.files:
         row = sorted((plan.sidecar.get(path.resolve()) or {}).items())
         files.append([path.relative_to(plan.root).as_posix() if path.is_relative_to(plan.root) else path.name,
                       content_hash(path), row])
-    material = {"files": files, "ingest": ingest_fingerprint(), "coding": coding_fingerprint(coder),
-                "model": coder.model_id, "codebook": codebook_hash, "options": options}
+    material = {"files": files, "ingest": ingest_fingerprint(), "coding": code_fingerprint(),
+                "model": model_identity, "codebook": codebook_hash, "options": options}
     text = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -196,7 +196,7 @@ def test_evaluate_takes_any_coder_factory_and_skips_mismatched_frameworks():
 
 
 def test_a_model_folder_for_another_codebook_is_a_mismatch(tmp_path):
-    from pipeline.persist import FORMAT_VERSION, MANIFEST
+    from pipeline.model_folder import FORMAT_VERSION, MANIFEST
 
     manifest = {"format_version": FORMAT_VERSION, "kind": "ensemble", "codebook": {"id": "tamtanus"},
                 "encoder": {}, "embedding": {}, "arrays": "", "training_texts": ""}

@@ -288,7 +288,8 @@ def model_copy(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("missing", ["manifest.json", "arrays.npz", "training.json"])
 def test_a_model_folder_with_a_missing_file_is_refused_with_one_line(missing, model_copy, tmp_path):
     from pipeline.codebook import load_codebook
-    from pipeline.persist import ModelFolderError, load_model
+    from pipeline.model_folder import ModelFolderError
+    from pipeline.persist import load_model
 
     folder = tmp_path / "model"
     shutil.copytree(model_copy, folder)
@@ -301,7 +302,8 @@ def test_a_model_folder_with_a_missing_file_is_refused_with_one_line(missing, mo
 
 def test_a_truncated_model_file_is_refused_with_one_line(model_copy, tmp_path):
     from pipeline.codebook import load_codebook
-    from pipeline.persist import ModelFolderError, load_model
+    from pipeline.model_folder import ModelFolderError
+    from pipeline.persist import load_model
 
     folder = tmp_path / "model"
     shutil.copytree(model_copy, folder)

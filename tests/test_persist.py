@@ -12,7 +12,8 @@ from pipeline.classify.embedding import EmbeddingCoder, default_encoder
 from pipeline.classify.ensemble import EnsembleCoder
 from pipeline.classify.lexicon import LexiconCoder
 from pipeline.codebook import load_codebook
-from pipeline.persist import FORMAT_VERSION, ModelFolderError, load_model, npz_bytes, save_model
+from pipeline.model_folder import FORMAT_VERSION, ModelFolderError
+from pipeline.persist import load_model, npz_bytes, save_model
 
 TEXTS = [
     ("Rapat koordinasi lintas instansi diadakan setiap bulan.", "koordinasi", "positive"),
@@ -168,3 +169,38 @@ def test_a_retrained_model_never_reuses_cached_codings(copy, perry6):
     after = load_model(copy, perry6)
     assert after.model_id == before.model_id  # the name a researcher sees stays
     assert coding_fingerprint(after) != coding_fingerprint(before)  # the cache key does not
+
+
+def test_the_identity_read_without_loading_changes_with_the_folder_and_the_encoder_backend(copy, perry6,
+                                                                                          monkeypatch):
+    """What `wogcode run` compares to say 'up to date' changes whenever the codings could."""
+    from pipeline.classify.encoder import BACKEND_ENV
+    from pipeline.model_folder import model_identity
+
+    monkeypatch.setenv(BACKEND_ENV, "onnx")
+    first = model_identity(copy, perry6)
+    assert first is not None and first.startswith("ensemble:model:")
+    assert model_identity(copy, perry6) == first  # deterministic
+    monkeypatch.setenv(BACKEND_ENV, "onnx-int8")
+    assert model_identity(copy, perry6) != first  # another network, other vectors
+    monkeypatch.setenv(BACKEND_ENV, "onnx")
+    (copy / "README.md").write_text("retrained\n", encoding="utf-8")
+    assert model_identity(copy, perry6) != first  # any file of the folder
+
+
+def test_the_identity_checks_the_folder_and_leaves_encoder_mismatches_to_loading(copy, perry6):
+    from pipeline.classify.registry import model_identity as registry_identity
+    from pipeline.model_folder import model_identity
+
+    with pytest.raises(ModelFolderError, match="model was trained for perry6"):
+        model_identity(copy, load_codebook("tamtanus"))
+    (copy / "head.pkl").write_bytes(b"\x80\x04")
+    with pytest.raises(ModelFolderError, match="is a pickle file"):
+        model_identity(copy, perry6)
+    (copy / "head.pkl").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["encoder"]["checksum"] = "0" * 64
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert model_identity(copy, perry6) is None  # only loading can say what is wrong...
+    with pytest.raises(ModelFolderError, match="encoder checksum mismatch"):
+        registry_identity(str(copy), "perry6")  # ...and it does

@@ -184,6 +184,19 @@ def backend_variant(backend: str) -> str:
     return f"openvino-{native_precision()}"
 
 
+def default_encoder_identity() -> tuple[str, str] | None:
+    """(weights checksum, identity) of the default encoder, read without loading it; None while its build is
+    missing or damaged (loading rebuilds it).  The identity changes with any file of the build or the backend
+    variant, so with anything that changes a vector (see :attr:`Encoder.cache_key`)."""
+    folder = build_encoder.default_encoder_dir()
+    if build_encoder.damaged_files(folder) != set():
+        return None
+    manifest = build_encoder.read_manifest(folder) or {}
+    material = {"files": manifest.get("files"), "backend": backend_variant(default_backend())}
+    identity = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return str(manifest.get("weights_sha256")), identity
+
+
 def _load_default(folder: Path, backend: str) -> object:
     """The built default encoder folder, run by ``backend`` (a :func:`backend_variant`)."""
     if backend.startswith("openvino"):

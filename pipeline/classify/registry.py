@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.classify.base import Coder
-from pipeline.codebook import load_codebook
+from pipeline.codebook import Codebook, load_codebook
 from pipeline.paths import MODELS
+
+if TYPE_CHECKING:
+    from pipeline.classify.base import Coder
 
 #: Names a user can pass to --model besides a folder path.
 BUILTIN = ("default", "lexicon")
@@ -18,16 +21,22 @@ def default_model_dir(codebook_id: str) -> Path:
     return MODELS / codebook_id
 
 
+def _model_folder(model: str, book: Codebook) -> Path | None:
+    """The model folder ``model`` names for ``book``; None for the lexicon (also the default without a shipped model)."""
+    if model == "lexicon":
+        return None
+    folder = default_model_dir(book.id) if model == "default" else Path(model)
+    if model == "default" and not (folder / "manifest.json").is_file():
+        return None
+    return folder
+
+
 @lru_cache(maxsize=8)
 def load_coder(model: str, codebook: str) -> Coder:
     """A coder for ``codebook`` (id or file); loaded once per process and reused."""
     book = load_codebook(codebook)
-    if model == "lexicon":
-        from pipeline.classify.lexicon import LexiconCoder
-
-        return LexiconCoder(book)
-    folder = default_model_dir(book.id) if model == "default" else Path(model)
-    if model == "default" and not (folder / "manifest.json").is_file():
+    folder = _model_folder(model, book)
+    if folder is None:
         from pipeline.classify.lexicon import LexiconCoder
 
         return LexiconCoder(book)
@@ -36,3 +45,20 @@ def load_coder(model: str, codebook: str) -> Coder:
     from pipeline.persist import load_model
 
     return load_model(folder, book)
+
+
+def model_identity(model: str, codebook: str) -> str:
+    """A string that changes whenever ``load_coder(model, codebook)`` could code differently.
+
+    For a model folder on the default encoder it is read from the files,
+    without loading the model (~2 s); otherwise the coder is loaded.
+    """
+    folder = _model_folder(model, load_codebook(codebook))
+    if folder is not None and (folder / "manifest.json").is_file():
+        from pipeline.model_folder import model_identity as folder_identity
+
+        identity = folder_identity(folder, load_codebook(codebook))
+        if identity is not None:
+            return identity
+    coder = load_coder(model, codebook)
+    return f"{coder.model_id}|{getattr(coder, 'fingerprint_', '')}"

@@ -60,15 +60,16 @@ def summary_lines(counts: Mapping[str, int], timings: dict[str, float]) -> list[
 
 def preflight(args: argparse.Namespace) -> None:
     """Fail fast, with one line, on a bad corpus path, codebook, model folder, output folder or map."""
-    from pipeline.classify.registry import load_coder
-    from pipeline.export.run_folder import check_output_folder
-    from pipeline.privacy import read_pseudonym_map
+    from pipeline.classify.registry import model_identity
+    from pipeline.atomic import check_output_folder
 
     if not args.corpus.exists():
         raise FileNotFoundError(f"{args.corpus}: no such file or folder")
-    load_coder(args.model, args.codebook)  # ModelFolderError / CodebookError are one-line ValueErrors
+    model_identity(args.model, args.codebook)  # ModelFolderError / CodebookError are one-line ValueErrors
     check_output_folder(args.out)
     if args.pseudonym_map is not None:
+        from pipeline.privacy import read_pseudonym_map
+
         if args.pseudonym_map.resolve().parent == args.out.resolve():
             raise ValueError(f"{args.pseudonym_map}: the pseudonym map must not sit among the run's exports; "
                              f"keep it in a folder of its own (default: {args.out / 'private'})")
@@ -78,15 +79,15 @@ def preflight(args: argparse.Namespace) -> None:
 
 def current_run_key(args: argparse.Namespace, plan: CorpusPlan) -> str:
     """The run key of these arguments over the corpus ``plan`` (see :mod:`pipeline.up_to_date`)."""
-    from pipeline.classify.registry import load_coder
+    from pipeline.classify.registry import model_identity
     from pipeline.codebook import load_codebook
     from pipeline.up_to_date import run_key
 
     # the pseudonym map is not part of the key: a reused map keeps everyone's pseudonym, so it does not change
     # the outputs of a corpus whose people it already holds
     options = {"max_mb": args.max_mb, "pseudonymise": bool(args.pseudonymise or args.pseudonym_map)}
-    coder = load_coder(args.model, args.codebook)
-    return run_key(plan, coder, load_codebook(args.codebook).content_hash, options)
+    identity = model_identity(args.model, args.codebook)
+    return run_key(plan, identity, load_codebook(args.codebook).content_hash, options)
 
 
 def run(args: argparse.Namespace) -> int:

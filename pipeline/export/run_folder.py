@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.atomic import write_text
+from pipeline.atomic import OutputError, output_error_reason, write_text
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.export.qdpx import ProjectDocument
 from pipeline.schema import UNCODED
@@ -41,32 +41,6 @@ VOLATILE_KEYS = ("timings_s", "run_key")
 DOCUMENTS_PER_READ = 64
 
 PACKAGES = ("pandas", "scikit-learn", "spacy", "PySastrawi", "sentence-transformers", "torch", "prefect")
-
-
-class OutputError(ValueError):
-    """A run folder that cannot be written; the message is one line naming the folder."""
-
-
-def check_output_folder(out: Path, what: str = "the run folder") -> None:
-    """Create ``out`` if needed and prove a file can be written there, before any long work starts."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".wogcode-probe-") as probe:
-            probe.write(b"probe")
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write {what} ({output_error_reason(exc)})") from None
-
-
-def output_error_reason(exc: OSError) -> str:
-    """'No space left on device: units.parquet', 'Read-only file system', ..."""
-    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
-    name = Path(exc.filename).name if exc.filename else ""
-    if name.startswith(".") and name.endswith(".tmp"):  # an atomic write's temp file: name its target
-        name = name[1:].rsplit(".", 2)[0]
-    return f"{reason}: {name}" if name and "wogcode-probe" not in name else reason
 
 
 def coded_units(units: pd.DataFrame, codings: pd.DataFrame) -> pd.DataFrame:

@@ -48,18 +48,17 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.aggregate import EvidenceAccumulator, evidence_units
+from pipeline.atomic import OutputError, output_error_reason
 from pipeline.export.report import ReportFacts
 from pipeline import workers
 from pipeline.flows.work import INTERNAL_ERROR, coded_records, digest, internal_error, unseal, write_batch
 from pipeline.codebook import Codebook
 from pipeline.export.run_folder import (
     WORK_PREFIX,
-    OutputError,
     RunTables,
     code_counts,
     coded_units,
     export_run_folder,
-    output_error_reason,
 )
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.batch import Collector
