@@ -8,7 +8,9 @@ synthetic corpus (ingest, code, aggregate, export) with units/s, peak RSS,
 then the same corpus again with warm caches; macro-F1 on the gold file; and
 the whole ``wogcode run`` on the corpus (row "wogcode run": its end-to-end
 time runs from process start to exit, with Prefect and every import in it),
-and the same without worker processes (row "no workers", ``WOGCODE_WORKERS=0``).
+the same command again on the unchanged corpus (row "again": up to date, so
+nothing runs), and the first without worker processes (row "no workers",
+``WOGCODE_WORKERS=0``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def run_child(args: list[str]) -> dict[str, float]:
 def cli_run(model: str, codebook: str, corpus: Path, out: Path, cache: Path, workers: str = "") -> dict[str, float]:
     """The whole ``wogcode run`` as a researcher types it (cold caches): wall time from process start to exit.
 
+    Run twice into the same ``out``, the second is up to date and prints no stage times.
+
     Includes what the stage rows leave out: imports, Prefect's API server and
     flow engine, the per-batch tasks and the run folder's bookkeeping.  Its
     peak RSS is not given: a child's is only known as the most of all children.
@@ -141,15 +145,19 @@ def benchmark(spec: str, codebook: str, corpus: Path, cache: Path) -> list[dict[
         second = run_child(["stages", model, codebook, str(corpus), str(Path(out) / "b")])
         quality = run_child(["quality", model]) if GOLD.is_file() else {}
         cli = cli_run(model, codebook, corpus, Path(out) / "cli", cache.with_name(cache.name + "-cli"))
+        again = cli_run(model, codebook, corpus, Path(out) / "cli", cache.with_name(cache.name + "-cli"))
         alone = cli_run(model, codebook, corpus, Path(out) / "alone", cache.with_name(cache.name + "-alone"), "0")
     rows = []
-    for label, run in (("first", first), ("warm", second), ("wogcode run", cli), ("  no workers", alone)):
+    runs = (("first", first), ("warm", second), ("wogcode run", cli), ("  again", again), ("  no workers", alone))
+    for label, run in runs:
         total = run.get("wall_s") or sum(run[k] for k in ("ingest_s", "code_s", "aggregate_s", "export_s"))
+        staged = "ingest_s" in run  # an up-to-date run has no stages
         rows.append({
             "model": spec, "run": label, "units": int(run["units"]),
-            "ingest u/s": f"{run['units'] / run['ingest_s']:.0f}",
-            "code u/s": f"{run['units'] / run['code_s']:.0f}",
-            "aggregate s": f"{run['aggregate_s']:.2f}", "export s": f"{run['export_s']:.2f}",
+            "ingest u/s": f"{run['units'] / run['ingest_s']:.0f}" if staged else "",
+            "code u/s": f"{run['units'] / run['code_s']:.0f}" if staged else "",
+            "aggregate s": f"{run['aggregate_s']:.2f}" if staged else "",
+            "export s": f"{run['export_s']:.2f}" if staged else "",
             "end-to-end s": f"{total:.1f}", "end-to-end u/s": f"{run['units'] / total:.0f}",
             "peak RSS MB": f"{run['peak_rss_mb']:.0f}" if "peak_rss_mb" in run else "",
             "cold start s": f"{cold['cold_start_s']:.1f}" if label == "first" else "",

@@ -8,6 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 
 def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
@@ -209,19 +211,21 @@ def test_a_command_builds_only_its_own_parser_and_run_starts_without_pandas(tmp_
     assert done.stdout.strip() == "ok"
 
 
-def test_an_up_to_date_run_with_the_shipped_model_does_not_load_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["default", "lexicon"])
+def test_an_up_to_date_run_loads_no_model(tmp_path: Path, model: str) -> None:
     """Saying 'up to date' reads the model folder's files; loading the model would take ~2 s more."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.txt").write_text("P: Bagaimana koordinasinya?\nI: Rapat koordinasi rutin tiap bulan.\n")
-    command = ["run", "corpus", "--codebook", "perry6", "--out", "out"]
+    command = ["run", "corpus", "--codebook", "perry6", "--model", model, "--out", "out"]
     first = run_python(f"from pipeline.cli import main; raise SystemExit(main({command!r}))", tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     done = run_python(f"""
         import sys
         from pipeline.cli import main
         assert main({command!r}) == 0
-        loaded = sorted({{"sklearn", "pandas", "pipeline.persist", "onnxruntime"}} & set(sys.modules))
+        heavy = {{"sklearn", "pandas", "spacy", "pipeline.persist", "pipeline.classify.lexicon", "onnxruntime"}}
+        loaded = sorted(heavy & set(sys.modules))
         assert not loaded, loaded
         """, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]

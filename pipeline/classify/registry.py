@@ -50,14 +50,19 @@ def load_coder(model: str, codebook: str) -> Coder:
 def model_identity(model: str, codebook: str) -> str:
     """A string that changes whenever ``load_coder(model, codebook)`` could code differently.
 
-    For a model folder on the default encoder it is read from the files,
-    without loading the model (~2 s); otherwise the coder is loaded.
+    Read without loading the model where possible: the lexicon coder is all
+    code, language data and codebook (which the run key holds apart); a model
+    folder on the default encoder is identified by its files (loading it
+    takes ~2 s). Otherwise the coder is loaded.
     """
-    folder = _model_folder(model, load_codebook(codebook))
-    if folder is not None and (folder / "manifest.json").is_file():
+    book = load_codebook(codebook)
+    folder = _model_folder(model, book)
+    if folder is None:
+        return "lexicon"
+    if (folder / "manifest.json").is_file():
         from pipeline.model_folder import model_identity as folder_identity
 
-        identity = folder_identity(folder, load_codebook(codebook))
+        identity = folder_identity(folder, book)
         if identity is not None:
             return identity
     coder = load_coder(model, codebook)
