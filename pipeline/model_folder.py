@@ -76,8 +76,6 @@ def read_json(folder: Path, name: str) -> Any:
         raise folder_error(folder, f"'{name}' is not valid JSON ({exc})") from None
 
 
-
-
 def check_codebook(folder: Path, manifest: dict[str, Any], book: Codebook) -> None:
     """Refuse a codebook other than the one (id and content hash) the model was trained for."""
     trained = manifest["codebook"]

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classify.embedding import EmbeddingCoder
+from pipeline.classify.embedding import VOTE_NEIGHBOURS, EmbeddingCoder
 from pipeline.classify.ensemble import EnsembleCoder
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.model_folder import (
@@ -56,6 +56,7 @@ CARD = "README.md"
 PACKAGES = ("numpy", "scikit-learn", "sentence-transformers", "torch")
 EMBEDDING_PARAMS = (
     "C", "min_confidence", "zero_shot_margin", "n_neighbours", "random_state", "abstention", "valence_C",
+    "neighbour_vote",
 )
 
 
@@ -209,6 +210,10 @@ def model_card(manifest: dict[str, Any], name: str) -> str:
             f"- ensemble: embedding weight {ens['weight']:.2f}, lexicon weight {1 - ens['weight']:.2f}, "
             f"valence from {ens['valence_source']}"
         )
+    vote = manifest["embedding"]["params"].get("neighbour_vote", 0.0)
+    if vote:
+        lines.append(f"- embedding: the {VOTE_NEIGHBOURS} nearest training texts vote with weight {vote:.2f}, "
+                     f"the trained head {1 - vote:.2f}")
     if training:
         lines += ["", "## Training data", "", f"{training.get('n_examples', 0)} texts "
                   f"(sha256 `{str(training.get('data_sha256', ''))[:16]}...`).", "",
@@ -227,6 +232,9 @@ def model_card(manifest: dict[str, Any], name: str) -> str:
             f"- embedding only: macro-F1 {cv['embedding_only_macro_f1']:.3f}; "
             f"lexicon only: {cv['lexicon_only_macro_f1']:.3f}",
         ]
+        if "macro_f1_tuning_held_out" in cv:
+            lines.append(f"- with the settings (abstention, vote, weight, threshold) chosen without the scored "
+                         f"study: macro-F1 {cv['macro_f1_tuning_held_out']:.3f}")
         ruled = cv.get("with_pipeline_rules")
         if ruled:
             lines.append(f"- as a run outputs them (interviewer turns and non-findings thesis sections uncoded by "
@@ -328,6 +336,9 @@ def build_coder(
     """Rebuild the coder from checked parts, cross-checking the shapes against each other."""
     params = manifest["embedding"]["params"]
     learned = manifest["embedding"]["learned"]
+    vote = params.get("neighbour_vote", 0.0)
+    if isinstance(vote, bool) or not isinstance(vote, (int, float)) or not 0.0 <= vote <= 1.0:
+        raise folder_error(folder, f"neighbour_vote must be a number from 0 to 1, not {vote!r}")
     embedding = EmbeddingCoder(book, encoder=encoder, **{k: params[k] for k in EMBEDDING_PARAMS if k in params})
     dim, n_codes = int(manifest["encoder"]["dim"]), len(book.codes)
     _expect(folder, arrays, "prototypes", (n_codes, dim))
@@ -345,6 +356,9 @@ def build_coder(
         embedding.temperature_, embedding.threshold_ = float(learned["temperature"]), float(learned["threshold"])
         embedding.train_embeddings_ = arrays["train_embeddings"]
         embedding.train_texts_, embedding.train_labels_ = list(texts["texts"]), list(texts["codes"])
+        unknown = sorted(set(embedding.train_labels_) - set(embedding.classes_))
+        if unknown:
+            raise folder_error(folder, f"{TRAINING} labels a text '{unknown[0]}', which is not a code of {book.id}")
     if "valence_coef" in arrays:
         classes = learned.get("valence_classes", [])
         _expect(folder, arrays, "valence_coef", (len(classes), dim))

@@ -46,7 +46,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ import numpy as np
 import yaml
 from sklearn.metrics import f1_score
 
-from pipeline.classify.embedding import ABSTENTIONS, EmbeddingCoder
+from pipeline.classify.embedding import ABSTENTIONS, EmbeddingCoder, with_vote
 from pipeline.classify.ensemble import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, EnsembleCoder, average, decide_rows
 from pipeline.codebook import Codebook, heading_key, list_codebooks
 from pipeline.findings import THESIS_KINDS, heading_title, non_findings_heading
@@ -81,6 +81,7 @@ UNCODED_LIST = LEXICONS / "uncoded_examples.yaml"
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 THRESHOLDS = tuple(round(t, 2) for t in np.linspace(0.0, 0.9, 19))  # ensemble abstention thresholds tried in CV
 ABSTENTION_MODES = ABSTENTIONS  # how the embedding head learns uncoded; compared in cross-validation
+NEIGHBOUR_VOTES = (0.0, 0.5)  # weights of the nearest training texts' vote compared in cross-validation (0 first)
 
 
 class TrainingDataError(ValueError):
@@ -428,12 +429,13 @@ def own_examples(examples: Sequence[TrainingExample]) -> list[TrainingExample]:
 
 
 def fit_embedding(
-    book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None, abstention: str = "class"
+    book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None, abstention: str = "class",
+    neighbour_vote: float = 0.0,
 ) -> EmbeddingCoder:
     """An :class:`EmbeddingCoder` fitted on ``examples`` (those of other codebooks feed the gate and valence head)."""
     own = own_examples(examples)
     elsewhere = [e for e in examples if e.code == OTHER_CODEBOOK]
-    coder = EmbeddingCoder(book, encoder=encoder, abstention=abstention)
+    coder = EmbeddingCoder(book, encoder=encoder, abstention=abstention, neighbour_vote=neighbour_vote)
     return coder.fit(
         [e.text for e in own], [e.code for e in own], [e.valence or None for e in own],
         [e.text for e in elsewhere], [e.valence or None for e in elsewhere],
@@ -449,6 +451,7 @@ class CrossValidation:
     metrics: dict[str, Any]  # macro_f1, kappa, accuracy, valence_accuracy, n, per_weight, ...
     threshold: float = DEFAULT_THRESHOLD  # the ensemble's abstention threshold
     abstention: str = "class"  # one of ABSTENTION_MODES
+    neighbour_vote: float = 0.0  # one of NEIGHBOUR_VOTES
 
 
 @dataclass
@@ -458,6 +461,11 @@ class HeldOut:
     examples: list[TrainingExample]  # in the order of the rows below
     embedding_proba: np.ndarray  # columns: codes, then uncoded
     embedding_valence: list[str]  # "" where the model has no valence head
+    vote_proba: np.ndarray  # the nearest training texts' vote, columns as embedding_proba
+
+    def voting(self, weight: float) -> HeldOut:
+        """These predictions with the neighbours' vote at ``weight`` (see :class:`EmbeddingCoder`)."""
+        return replace(self, embedding_proba=with_vote(self.embedding_proba, self.vote_proba, weight))
 
 
 @dataclass
@@ -497,17 +505,18 @@ def held_out_predictions(
     :data:`OTHER_CODEBOOK` texts; only this codebook's labels are scored.
     """
     held: list[TrainingExample] = []
-    proba, valence = [], []
+    proba, votes, valence = [], [], []
     for study in studies:
         train_part = [e for e in examples if e.study != study]
         test_part = [e for e in own_examples(examples) if e.study == study]
         coder = fit_embedding(book, train_part, encoder, abstention)
         vectors = coder.embed([e.text for e in test_part])
         proba.append(coder.proba_from_embeddings(vectors))
+        votes.append(coder.vote_proba(vectors))
         rows = coder.valence_proba(vectors)
         valence += list(coder.valence_classes_[rows.argmax(axis=1)]) if rows is not None else [""] * len(test_part)
         held += test_part
-    return HeldOut(held, np.vstack(proba), valence)
+    return HeldOut(held, np.vstack(proba), valence, np.vstack(votes))
 
 
 def tune_ensemble(
@@ -526,16 +535,15 @@ def tune_ensemble(
 
 
 def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder: Any = None) -> CrossValidation:
-    """Leave one study out: pick abstention mode, ensemble weight and threshold, and valence source.
+    """Leave one study out: pick abstention mode, neighbour vote, ensemble weight and threshold, and valence source.
 
     Each study (see :func:`cv_studies`) is coded by a model trained on every
     other study; the pooled out-of-fold predictions are scored with
     :func:`pipeline.evaluate.score`.  With ``uncoded`` examples every
     abstention mode of :class:`EmbeddingCoder` is tried and the ensemble
-    threshold is tuned; the mode with the best macro-F1 (``uncoded``
-    included) wins, ties going to the simpler one (``class``, then
-    ``threshold``, then ``gate``).  Without ``uncoded`` examples the
-    threshold stays at 0.3.  The settings are chosen on the same
+    threshold is tuned; each with every weight of :data:`NEIGHBOUR_VOTES`
+    (see :func:`choose_variant` for which wins).  Without ``uncoded``
+    examples the threshold stays at 0.3.  The settings are chosen on the same
     pooled predictions, so ``macro_f1`` is slightly optimistic about them
     (never about the texts); ``macro_f1_tuning_held_out`` chooses them
     without the study being scored, for comparison.
@@ -548,14 +556,16 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
     modes = ABSTENTION_MODES if has_uncoded else ABSTENTION_MODES[:1]
     thresholds = THRESHOLDS if has_uncoded else (DEFAULT_THRESHOLD,)
     classes = [*book.code_ids, UNCODED]
-    runs = {mode: held_out_predictions(book, examples, studies, encoder, mode) for mode in modes}
-    held = runs[modes[0]].examples  # the same order in every mode
+    fitted = {mode: held_out_predictions(book, examples, studies, encoder, mode) for mode in modes}
+    runs = {(mode, vote): fitted[mode].voting(vote) for mode in modes for vote in NEIGHBOUR_VOTES}
+    held = fitted[modes[0]].examples  # the same order in every mode
     gold = [e.code for e in held]
     lexicon = LexiconCoder(book)
     lex = lexicon.predict_proba([e.text for e in held])
-    tunings = {mode: tune_ensemble(classes, gold, runs[mode].embedding_proba, lex, thresholds) for mode in modes}
-    mode = max(modes, key=lambda m: (round(tunings[m].macro_f1, 9), -modes.index(m)))
-    tuning, run = tunings[mode], runs[mode]
+    tunings = {key: tune_ensemble(classes, gold, run.embedding_proba, lex, thresholds) for key, run in runs.items()}
+    proba = {key: run.embedding_proba for key, run in runs.items()}
+    (mode, vote), by_vote = choose_variant(classes, gold, tunings, proba, lex, modes)
+    tuning, run = tunings[(mode, vote)], runs[(mode, vote)]
     predicted = decide_rows(average(run.embedding_proba, lex, tuning.weight), classes, tuning.threshold)
     valence_source, valence_scores, labelled = choose_valence_source(held, predicted, run.embedding_valence)
     metrics = {
@@ -563,9 +573,11 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
         "scheme": "leave-one-study-out",
         "studies": {s: sum(e.study == s for e in held) for s in studies},
         "abstention": mode,
+        "neighbour_vote": vote,
         "ensemble_weight": tuning.weight,
         "ensemble_threshold": tuning.threshold,
-        "macro_f1_by_abstention": {m: tunings[m].macro_f1 for m in modes},
+        "macro_f1_by_abstention": {m: tunings[(m, vote)].macro_f1 for m in modes},
+        "by_neighbour_vote": by_vote,
         "macro_f1_tuning_held_out": tuning_held_out_f1(classes, held, gold, runs, lex, thresholds),
         "macro_f1_by_weight": {str(w): round(tuning.table[(w, tuning.threshold)], 4) for w in WEIGHTS},
         "embedding_only_macro_f1": max(tuning.table[(1.0, t)] for t in thresholds),
@@ -580,7 +592,41 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
         "valence_accuracy": valence_scores[valence_source],
         "valence_accuracy_by_source": valence_scores,
     }
-    return CrossValidation(tuning.weight, valence_source, _rounded(metrics), tuning.threshold, mode)
+    return CrossValidation(tuning.weight, valence_source, _rounded(metrics), tuning.threshold, mode, vote)
+
+
+def choose_variant(
+    classes: Sequence[str], gold: Sequence[str], tunings: dict[tuple[str, float], EnsembleTuning],
+    proba: dict[tuple[str, float], np.ndarray], lex: np.ndarray, modes: Sequence[str],
+) -> tuple[tuple[str, float], dict[str, dict[str, float]]]:
+    """The (abstention mode, neighbour vote) to keep, from tuned held-out predictions, and for each vote its
+    best macro-F1 and share of coded texts left ``uncoded``.
+
+    Without a vote, the mode with the best macro-F1 (``uncoded`` included)
+    wins, ties going to the simpler one (``class``, then ``threshold``, then
+    ``gate``).  A vote replaces it only if it scores higher *and* leaves no
+    larger share of the coded texts ``uncoded``: the vote of nearby
+    interviewer turns and non-findings texts can raise macro-F1 by coding
+    less, and texts left uncoded are the ones a researcher never sees.
+    """
+    def best(vote: float) -> tuple[str, float]:
+        keys = [key for key in tunings if key[1] == vote]
+        return max(keys, key=lambda k: (round(tunings[k].macro_f1, 9), -modes.index(k[0])))
+
+    def abstained(key: tuple[str, float]) -> float:
+        decided = decide_rows(average(proba[key], lex, tunings[key].weight), classes, tunings[key].threshold)
+        coded = [code for code, truth in zip(decided, gold) if truth != UNCODED]
+        return float(np.mean([code == UNCODED for code in coded])) if coded else 0.0
+
+    bests = {vote: best(vote) for vote in NEIGHBOUR_VOTES}
+    summary = {str(vote): {"macro_f1": tunings[key].macro_f1, "coded_left_uncoded": abstained(key)}
+               for vote, key in bests.items()}
+    chosen = bests[NEIGHBOUR_VOTES[0]]
+    for vote in NEIGHBOUR_VOTES[1:]:
+        row, now = summary[str(vote)], summary[str(chosen[1])]
+        if round(row["macro_f1"], 9) > round(now["macro_f1"], 9) and row["coded_left_uncoded"] <= now["coded_left_uncoded"]:
+            chosen = bests[vote]
+    return chosen, summary
 
 
 def score_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
@@ -631,20 +677,20 @@ def tuning_held_out_f1(
     classes: Sequence[str],
     held: Sequence[TrainingExample],
     gold: Sequence[str],
-    runs: dict[str, HeldOut],
+    runs: dict[tuple[str, float], HeldOut],
     lex: np.ndarray,
     thresholds: Sequence[float],
 ) -> float:
-    """Macro-F1 when each study's settings (mode, weight, threshold) are chosen on the other studies' rows."""
+    """Macro-F1 when each study's settings (mode, vote, weight, threshold) are chosen on the other studies' rows."""
     predicted: list[str] = [""] * len(held)
     for study in sorted({e.study for e in held}):
         rows = np.array([e.study == study for e in held])
         others = [g for g, r in zip(gold, rows) if not r]
-        tunings = {mode: tune_ensemble(classes, others, run.embedding_proba[~rows], lex[~rows], thresholds)
-                   for mode, run in runs.items()}
-        mode = max(tunings, key=lambda m: tunings[m].macro_f1)
-        tuning = tunings[mode]
-        decided = decide_rows(average(runs[mode].embedding_proba[rows], lex[rows], tuning.weight), classes, tuning.threshold)
+        proba = {key: run.embedding_proba[~rows] for key, run in runs.items()}
+        tunings = {key: tune_ensemble(classes, others, proba[key], lex[~rows], thresholds) for key in runs}
+        key = choose_variant(classes, others, tunings, proba, lex[~rows], ABSTENTION_MODES)[0]
+        tuning = tunings[key]
+        decided = decide_rows(average(runs[key].embedding_proba[rows], lex[rows], tuning.weight), classes, tuning.threshold)
         for i, code in zip(np.flatnonzero(rows), decided):
             predicted[i] = code
     return float(f1_score(gold, predicted, average="macro", zero_division=0))
@@ -718,11 +764,13 @@ def train(
     weight: float = DEFAULT_WEIGHT,
     threshold: float = DEFAULT_THRESHOLD,
     abstention: str = "class",
+    neighbour_vote: float = 0.0,
 ) -> TrainResult:
     """Train the ensemble on ``examples``.
 
-    With ``cv="study"`` the weight, threshold, abstention mode and valence
-    source come from cross-validation; with ``cv=None`` the given ones are used.
+    With ``cv="study"`` the weight, threshold, abstention mode, neighbour vote
+    and valence source come from cross-validation; with ``cv=None`` the given
+    ones are used.
     """
     from pipeline.classify.lexicon import LexiconCoder
 
@@ -735,11 +783,12 @@ def train(
     if cv == "study":
         result_cv = cross_validate(book, examples, encoder)
         weight, threshold, abstention = result_cv.weight, result_cv.threshold, result_cv.abstention
+        neighbour_vote = result_cv.neighbour_vote
         valence_source = result_cv.valence_source
         report += cv_report(result_cv)
     elif cv is not None:
         raise TrainingDataError(f"unknown --cv '{cv}' (use 'study')")
-    embedding = fit_embedding(book, examples, encoder, abstention)
+    embedding = fit_embedding(book, examples, encoder, abstention, neighbour_vote)
     if valence_source == "embedding" and not hasattr(embedding, "valence_coef_"):
         valence_source = "lexicon"
     coder = EnsembleCoder(embedding, LexiconCoder(book), weight=weight, threshold=threshold, valence_source=valence_source)
@@ -757,8 +806,10 @@ def cv_report(result: CrossValidation) -> list[str]:
         f"leave-one-study-out CV ({m['n']} texts, {len(m['studies'])} studies): macro-F1 {fmt(m['macro_f1'])}, "
         f"kappa {fmt(m['kappa'])}, valence accuracy {fmt(m['valence_accuracy'])} (n={m['valence_n']}); "
         f"weight {result.weight:.1f}, threshold {result.threshold:.2f}, uncoded by {result.abstention}, "
-        f"valence from {result.valence_source}",
+        f"neighbour vote {result.neighbour_vote:.1f}, valence from {result.valence_source}",
         "  macro-F1 by abstention: " + ", ".join(f"{k} {v:.3f}" for k, v in m["macro_f1_by_abstention"].items())
+        + "; by neighbour vote: " + ", ".join(f"{k} {v['macro_f1']:.3f} ({v['coded_left_uncoded']:.0%} of coded texts "
+                                              f"uncoded)" for k, v in m["by_neighbour_vote"].items())
         + f"; with the settings chosen without the scored study: {m['macro_f1_tuning_held_out']:.3f}",
     ]
     ruled = m.get("with_pipeline_rules")

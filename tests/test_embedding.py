@@ -75,6 +75,22 @@ def test_probabilities_are_over_codes_then_uncoded(trained):
     assert list(trained.classes_)[-1] == UNCODED
 
 
+def test_the_nearest_training_texts_vote_by_similarity(trained):
+    """A close paraphrase of a training text gets most of the vote for that text's code."""
+    paraphrase = "Kepala dinas memimpin rapat koordinasi bersama semua instansi setiap bulan."
+    vectors = trained.embed([paraphrase, COORDINATION])
+    votes = trained.vote_proba(vectors)
+    np.testing.assert_allclose(votes.sum(axis=1), 1.0, atol=1e-9)
+    assert list(trained.classes_[votes.argmax(axis=1)]) == ["koordinasi", "koordinasi"]
+    assert votes[0, list(trained.classes_).index("koordinasi")] > 0.5
+    head = trained.proba_from_embeddings(vectors)  # neighbour_vote 0: the head alone
+    trained.set_params(neighbour_vote=0.5)
+    try:
+        np.testing.assert_allclose(trained.proba_from_embeddings(vectors), (head + votes) / 2, atol=1e-9)
+    finally:
+        trained.set_params(neighbour_vote=0.0)
+
+
 def test_fit_refuses_labels_outside_the_codebook(perry6, encoder):
     with pytest.raises(ValueError, match="'sinkronisasi' is not a code of 'perry6'"):
         EmbeddingCoder(perry6, encoder=encoder).fit(["a", "b"], ["koordinasi", "sinkronisasi"])

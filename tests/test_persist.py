@@ -139,6 +139,31 @@ def test_refuses_another_encoder(copy, perry6):
         load_model(copy, perry6)
 
 
+def test_the_neighbour_vote_is_saved_restored_and_checked(saved, copy, perry6, tmp_path):
+    coder = saved[0]
+    coder.embedding.set_params(neighbour_vote=0.5)
+    try:
+        folder = save_model(coder, tmp_path / "voting", created="2025-06-01")
+    finally:
+        coder.embedding.set_params(neighbour_vote=0.0)
+    loaded = load_model(folder, perry6)
+    assert loaded.embedding.neighbour_vote == 0.5
+    assert not np.allclose(loaded.predict_proba(PROBES), load_model(saved[1], perry6).predict_proba(PROBES))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["embedding"]["params"]["neighbour_vote"] = "a lot"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFolderError, match="neighbour_vote must be a number from 0 to 1"):
+        load_model(copy, perry6)
+
+
+def test_a_training_text_labelled_outside_the_codebook_is_refused(copy, perry6):
+    texts = json.loads((copy / "training.json").read_text())
+    texts["codes"][0] = "not_a_code"
+    (copy / "training.json").write_text(json.dumps(texts))
+    with pytest.raises(ModelFolderError, match="labels a text 'not_a_code', which is not a code of perry6"):
+        load_model(copy, perry6)
+
+
 def test_a_missing_file_is_refused_before_the_encoder_is_loaded(copy, perry6, monkeypatch):
     import pipeline.persist as persist
 

@@ -194,6 +194,11 @@ def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(p
     by_mode = metrics["macro_f1_by_abstention"]
     assert set(by_mode) == {"class", "threshold", "gate"}
     assert result.abstention == max(by_mode, key=by_mode.get)
+    by_vote = metrics["by_neighbour_vote"]
+    assert set(by_vote) == {"0.0", "0.5"} and metrics["macro_f1"] == by_vote[str(result.neighbour_vote)]["macro_f1"]
+    no_vote, vote = by_vote["0.0"], by_vote["0.5"]
+    kept = vote["macro_f1"] > no_vote["macro_f1"] and vote["coded_left_uncoded"] <= no_vote["coded_left_uncoded"]
+    assert result.neighbour_vote == (0.5 if kept else 0.0)
     # one study with coded texts besides the codebook: the codebook examples are a fold; never the other codebook
     assert set(metrics["studies"]) == {"A", "codebook", "uncoded list:uncoded_examples.yaml"}
     assert metrics["uncoded_recall_by_source"]["uncoded_list"]["n"] == len(uncoded_list_examples())
@@ -258,3 +263,21 @@ def test_run_rules_turn_interviewer_and_non_findings_examples_uncoded_and_nothin
             TrainingExample("Rapat koordinasi tiap bulan.", "koordinasi", "", "A", "thesis")]
     predicted = ["koordinasi", "koordinasi", "koordinasi", "integrasi"]
     assert with_pipeline_rules(held, predicted) == ["uncoded", "uncoded", "koordinasi", "integrasi"]
+
+
+def test_a_neighbour_vote_is_kept_only_if_it_scores_higher_without_leaving_more_coded_texts_uncoded():
+    from pipeline.train import EnsembleTuning, choose_variant
+
+    classes, gold = ["a", "b", "uncoded"], ["a", "b", "uncoded", "uncoded"]
+
+    def rows(*codes: str) -> np.ndarray:
+        return np.array([[0.8 if c == code else 0.1 for c in classes] for code in codes])
+
+    def variants(voted: np.ndarray, f1_vote: float) -> tuple[str, float]:
+        proba = {("class", 0.0): rows("a", "b", "a", "uncoded"), ("class", 0.5): voted}
+        tunings = {key: EnsembleTuning(1.0, 0.0, f1, {}) for key, f1 in ((("class", 0.0), 0.6), (("class", 0.5), f1_vote))}
+        return choose_variant(classes, gold, tunings, proba, np.zeros((4, 3)), ["class"])[0]
+
+    assert variants(rows("a", "b", "uncoded", "uncoded"), 0.9) == ("class", 0.5)  # better, codes as much
+    assert variants(rows("a", "uncoded", "uncoded", "uncoded"), 0.9) == ("class", 0.0)  # better by coding less
+    assert variants(rows("a", "b", "uncoded", "uncoded"), 0.6) == ("class", 0.0)  # a tie keeps the simpler model

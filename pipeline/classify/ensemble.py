@@ -40,7 +40,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.classify.base import Prediction
-from pipeline.classify.embedding import EmbeddingCoder, _as_texts, encoder_suffix
+from pipeline.classify.embedding import VOTE_NEIGHBOURS, EmbeddingCoder, _as_texts, encoder_suffix
 from pipeline.schema import UNCODED
 
 VALENCE_SOURCES = ("lexicon", "embedding")
@@ -192,7 +192,9 @@ class EnsembleCoder(ClassifierMixin, BaseEstimator):
                 uncoded_score: float) -> str:
         ranked = sorted(scores.items(), key=lambda item: -item[1])
         best, best_score = ranked[0]
-        mix = f"embedding x{self.weight:.2f} + lexicon x{1 - self.weight:.2f}"
+        voted = self.embedding.neighbour_vote > 0
+        embedding = f"embedding (head + {VOTE_NEIGHBOURS} nearest texts' vote)" if voted else "embedding"
+        mix = f"{embedding} x{self.weight:.2f} + lexicon x{1 - self.weight:.2f}"
         if code == UNCODED and best_score >= self.threshold:
             return (f"uncoded: reads as talk or non-findings text (uncoded {uncoded_score:.2f} > "
                     f"best code {best} {best_score:.2f}; {mix})")

@@ -22,7 +22,7 @@ def default_model_dir(codebook_id: str) -> Path:
 
 
 def _model_folder(model: str, book: Codebook) -> Path | None:
-    """The model folder ``model`` names for ``book``; None for the lexicon (also the default without a shipped model)."""
+    """The folder ``model`` names for ``book``; None for the lexicon (also "default" without a shipped model)."""
     if model == "lexicon":
         return None
     folder = default_model_dir(book.id) if model == "default" else Path(model)

@@ -60,8 +60,8 @@ def summary_lines(counts: Mapping[str, int], timings: dict[str, float]) -> list[
 
 def preflight(args: argparse.Namespace) -> None:
     """Fail fast, with one line, on a bad corpus path, codebook, model folder, output folder or map."""
-    from pipeline.classify.registry import model_identity
     from pipeline.atomic import check_output_folder
+    from pipeline.classify.registry import model_identity
 
     if not args.corpus.exists():
         raise FileNotFoundError(f"{args.corpus}: no such file or folder")
