@@ -385,7 +385,7 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
 
     def vote_proba(self, embeddings: np.ndarray) -> np.ndarray:
         """Per row, the vote of the :data:`VOTE_NEIGHBOURS` nearest training texts over ``classes_`` (trained only)."""
-        sims = embeddings @ self.train_embeddings_.astype(np.float32).T
+        sims = self._training_similarities(embeddings)
         k = min(VOTE_NEIGHBOURS, sims.shape[1])
         nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         similarity = np.take_along_axis(sims, nearest, axis=1)
@@ -428,15 +428,17 @@ class EmbeddingCoder(ClassifierMixin, BaseEstimator):
             return np.array(["neutral"] * len(texts), dtype=object)
         return self.valence_classes_[proba.argmax(axis=1)]
 
+    def _training_similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cosine of each row to every training text (``[n, n_train]``; trained only)."""
+        return embeddings @ self.train_embeddings_.astype(np.float32).T
+
     def neighbours(self, embeddings: np.ndarray) -> list[list[dict[str, Any]]]:
-        """The ``n_neighbours`` most similar training texts per row (prototype texts when zero-shot)."""
-        if self.is_supervised:
-            bank = self.train_embeddings_.astype(np.float32)
-            texts, codes = self.train_texts_, self.train_labels_
-        else:
+        """The ``n_neighbours`` most similar training texts per row (none when zero-shot)."""
+        if not self.is_supervised:
             return [[] for _ in range(len(embeddings))]
-        sims = embeddings @ bank.T
-        k = min(self.n_neighbours, bank.shape[0])
+        texts, codes = self.train_texts_, self.train_labels_
+        sims = self._training_similarities(embeddings)
+        k = min(self.n_neighbours, sims.shape[1])
         result = []
         for row in sims:
             top = np.argsort(-row, kind="stable")[:k]
