@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -178,3 +179,16 @@ def test_workbook_layout_survives_the_hand_written_xml(tmp_path: Path) -> None:
     assert sheet["A1"].font.b and not sheet["A2"].font.b
     assert sheet["C2"].alignment.wrap_text and not sheet["D2"].alignment.wrap_text  # prose wraps, JSON does not
     assert all(MIN_WIDTH <= sheet.column_dimensions[c].width <= MAX_WIDTH for c in "ABCD")
+
+
+def test_workbook_keeps_edge_white_space_and_writes_empty_text_as_an_empty_cell(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    texts = ["  dua spasi di depan", "baris satu\nbaris dua ", "tanpa spasi", "", "\tdengan tab"]
+    target = tmp_path / "coded.xlsx"
+    write_workbook({"units": pd.DataFrame({"text": texts, "n": range(len(texts))})}, target)
+    sheet = load_workbook(target)["units"]
+    assert [sheet.cell(r, 1).value for r in range(2, 7)] == [*texts[:3], None, texts[4]]
+    assert [sheet.cell(r, 2).value for r in range(2, 7)] == list(range(len(texts)))  # the row stays in place
+    xml = zipfile.ZipFile(target).read("xl/worksheets/sheet1.xml").decode("utf-8")
+    assert xml.count('xml:space="preserve"') == 3  # only where an edge would otherwise be lost

@@ -67,6 +67,7 @@ from pipeline import __version__
 from pipeline.atomic import write_with
 from pipeline.codebook import Codebook
 from pipeline.export.qdc import code_guid, codes_element
+from pipeline.export.zip_entry import zip_entry
 from pipeline.privacy import Pseudonymiser
 from pipeline.schema import UNCODED, VALENCES
 
@@ -87,7 +88,6 @@ VALENCE_DESCRIPTIONS: dict[str, str] = {
 USER_NAME = "wogcode"
 #: Default creation date: the ZIP epoch, meaning "no real timestamp"; pass ``created`` for a real one.
 DEFAULT_CREATED = datetime(1980, 1, 1, tzinfo=timezone.utc)
-ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 #: Case variables (informant attributes) and where they come from in units / document metadata.
 CASE_VARIABLES: tuple[str, ...] = ("agency", "city", "role")
@@ -598,7 +598,7 @@ class QdpxWriter:
     def add(self, item: ProjectDocument) -> None:
         """Write one document's source text and spool its XML, a selection at a time."""
         source, original, move = _source(item.doc, self.pseudo, self.cases)
-        with self._archive.open(_zip_entry(f"sources/{source.guid}.txt"), "w") as member:
+        with self._archive.open(zip_entry(f"sources/{source.guid}.txt"), "w") as member:
             for start in range(0, len(source.text), WRITE_CHARS):  # a huge text is not encoded whole
                 member.write(source.text[start:start + WRITE_CHARS].encode("utf-8"))
         selections = _selections(item.doc, source, original, move, item.coded, self.codebook, self.pseudo,
@@ -618,7 +618,7 @@ class QdpxWriter:
     def close(self) -> None:
         """Write ``project.qde`` and finish the archive."""
         head, tail = _project_head_and_tail(self)
-        with self._archive.open(_zip_entry("project.qde"), "w", force_zip64=True) as member:
+        with self._archive.open(zip_entry("project.qde"), "w", force_zip64=True) as member:
             member.write(head.encode("utf-8"))
             self._spool.seek(0)
             while piece := self._spool.read(WRITE_CHARS):
@@ -627,13 +627,6 @@ class QdpxWriter:
         self._spool.close()
         self._archive.close()
 
-
-def _zip_entry(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.create_system = 3
-    info.external_attr = 0o644 << 16
-    return info
 
 
 def write_qdpx_documents(items: Iterable[ProjectDocument], codebook: Codebook, out_path: str | Path, *,

@@ -34,6 +34,7 @@ import pandas as pd
 
 from pipeline.atomic import write_with
 from pipeline.codebook import Codebook
+from pipeline.export.zip_entry import zip_entry
 from pipeline.tables import ChunkedTable
 
 #: A sheet's content: a table in memory, or one read from parquet a chunk at a time.
@@ -47,8 +48,6 @@ ROWS_PER_PIECE = 2_000
 MAX_CELL_CHARS = 32_767
 #: Column width bounds (in characters) and the width at which prose wraps.
 MIN_WIDTH, MAX_WIDTH = 6, 60
-#: Fixed zip entry times (reruns are byte-identical).
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: Characters a sheet name cannot contain, and its length limit.
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _MAX_SHEET_NAME = 31
@@ -56,6 +55,8 @@ _MAX_SHEET_NAME = 31
 _ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 #: Cell style indices in styles.xml: header, top-aligned, wrapped prose.
 HEADER, TOP, WRAP = 1, 2, 3
+#: The characters XML counts as white space (an edge one needs ``xml:space="preserve"`` to survive).
+_XML_SPACE = frozenset(" \t\r\n")
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -125,8 +126,7 @@ def _cell(ref: str, value: Any, style: int) -> str:
             value = str(value)
         else:
             return f'<c{at} s="{style}"><v>{value!r}</v></c>'
-    text = escape(str(value))
-    return f'<c{at} s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    return _text_cell(str(value), style, at)
 
 
 def _column_cells(series: pd.Series, style: int) -> list[str]:
@@ -155,8 +155,19 @@ def _text_cells(texts: list[str], style: int) -> list[str]:
     A plain loop over the distinct texts: pandas' string methods cost more
     per call than the few thousand short texts of a piece take.
     """
-    start = f'<c s="{style}" t="inlineStr"><is><t xml:space="preserve">'
-    return [start + escape(_clean_text(text)) + "</t></is></c>" for text in texts]
+    return [_text_cell(_clean_text(text), style) for text in texts]
+
+
+def _text_cell(text: str, style: int, at: str = "") -> str:
+    """One inline-string cell; an empty text is an empty cell, and only edge whitespace asks to be preserved.
+
+    (As openpyxl writes them: ``xml:space="preserve"`` on every cell made a
+    third of a unit sheet's bytes.)
+    """
+    if not text:
+        return f'<c{at} s="{style}"/>'
+    space = ' xml:space="preserve"' if text[0] in _XML_SPACE or text[-1] in _XML_SPACE else ""
+    return f'<c{at} s="{style}" t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
 
 
 def _clean_text(text: str) -> str:
@@ -248,25 +259,19 @@ def _package_parts(sheets: Mapping[str, Sheet]) -> list[tuple[str, str]]:
             ("xl/_rels/workbook.xml.rels", workbook_rels), ("xl/styles.xml", _STYLES)]
 
 
-def _entry(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    return info
-
 
 def _write_streamed(archive: zipfile.ZipFile, name: str, pieces: Iterable[str]) -> None:
     """Write one zip member from text pieces without holding the whole part in memory."""
-    with archive.open(_entry(name), "w", force_zip64=True) as member:
+    with archive.open(zip_entry(name), "w", force_zip64=True) as member:
         for piece in pieces:
             member.write(piece.encode("utf-8"))
 
 
 def save_tables(sheets: Mapping[str, Sheet], path: str | os.PathLike[str]) -> None:
     """Write ``sheets`` as an .xlsx at ``path`` (not atomic; see :func:`write_workbook`)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in _package_parts(sheets):
-            archive.writestr(_entry(name), text)
+            archive.writestr(zip_entry(name), text)
         for index, sheet in enumerate(sheets.values(), start=1):
             _write_streamed(archive, f"xl/worksheets/sheet{index}.xml", sheet_parts(sheet))
 
