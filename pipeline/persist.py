@@ -237,8 +237,11 @@ def model_card(manifest: dict[str, Any], name: str) -> str:
                          f"study: macro-F1 {cv['macro_f1_tuning_held_out']:.3f}")
         ruled = cv.get("with_pipeline_rules")
         if ruled:
+            nested = ruled.get("macro_f1_tuning_held_out")
             lines.append(f"- as a run outputs them (interviewer turns and non-findings thesis sections uncoded by "
-                         f"rule): macro-F1 {ruled['macro_f1']:.3f}, kappa {ruled['kappa']:.3f}")
+                         f"rule): macro-F1 {ruled['macro_f1']:.3f}, kappa {ruled['kappa']:.3f}"
+                         + (f"; {nested:.3f} with the settings chosen without the scored study" if nested is not None
+                            else ""))
     lines += [
         "", "## Limits", "",
         "Trained on few studies; thesis units are labelled by the dimension heading they stand under, "

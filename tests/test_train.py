@@ -204,6 +204,7 @@ def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(p
     assert metrics["uncoded_recall_by_source"]["uncoded_list"]["n"] == len(uncoded_list_examples())
     assert metrics["coded_texts"]["n"] == len(codebook_examples(perry6)) + len(STUDY_A)
     assert metrics["with_pipeline_rules"]["n"] == metrics["n"]
+    assert 0.0 <= metrics["with_pipeline_rules"]["macro_f1_tuning_held_out"] <= 1.0
 
 
 def test_several_gold_files_all_become_training_data(perry6, tmp_path):
