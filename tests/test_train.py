@@ -187,13 +187,11 @@ def test_a_trained_model_leaves_a_greeting_uncoded_and_codes_coordination(perry6
     )
 
 
-def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(perry6, small_set):
+def test_cross_validation_learns_uncoded_by_the_gate_and_reports_uncoded_recall(perry6, small_set):
     study_a = [TrainingExample(text, code, "", "A", "review") for text, code in STUDY_A]
     result = cross_validate(perry6, small_set + study_a, encoder=default_encoder())
     metrics = result.metrics
-    by_mode = metrics["macro_f1_by_abstention"]
-    assert set(by_mode) == {"class", "threshold", "gate"}
-    assert result.abstention == max(by_mode, key=by_mode.get)
+    assert result.abstention == metrics["abstention"] == "gate"
     by_vote = metrics["by_neighbour_vote"]
     assert set(by_vote) == {"0.0", "0.5"} and metrics["macro_f1"] == by_vote[str(result.neighbour_vote)]["macro_f1"]
     no_vote, vote = by_vote["0.0"], by_vote["0.5"]
@@ -205,6 +203,15 @@ def test_cross_validation_compares_abstention_modes_and_reports_uncoded_recall(p
     assert metrics["coded_texts"]["n"] == len(codebook_examples(perry6)) + len(STUDY_A)
     assert metrics["with_pipeline_rules"]["n"] == metrics["n"]
     assert 0.0 <= metrics["with_pipeline_rules"]["macro_f1_tuning_held_out"] <= 1.0
+
+
+def test_cross_validation_without_uncoded_examples_abstains_by_class_at_the_default_threshold(perry6):
+    from pipeline.classify.ensemble import DEFAULT_THRESHOLD
+
+    study_a = [TrainingExample(text, code, "", "A", "review") for text, code in STUDY_A]
+    result = cross_validate(perry6, codebook_examples(perry6) + study_a, encoder=default_encoder())
+    assert result.abstention == "class" and result.threshold == DEFAULT_THRESHOLD
+    assert set(result.metrics["studies"]) == {"A", "codebook"}  # the codebook examples are a fold of their own
 
 
 def test_several_gold_files_all_become_training_data(perry6, tmp_path):
