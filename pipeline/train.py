@@ -547,10 +547,11 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
     abstain by :data:`CV_ABSTENTION` and the ensemble threshold is tuned;
     every weight of :data:`NEIGHBOUR_VOTES` is tried (see
     :func:`choose_variant` for which wins).  Without ``uncoded`` examples the
-    models abstain by ``class`` and the threshold stays at 0.3.  The settings are chosen on the same
-    pooled predictions, so ``macro_f1`` is optimistic about them (never
-    about the texts; by 0.05-0.13 on the shipped codebooks);
-    ``macro_f1_tuning_held_out`` (also as a run, under
+    models abstain by ``class`` and the threshold stays at 0.3.
+
+    The settings are chosen on the same pooled predictions, so ``macro_f1``
+    is optimistic about them (never about the texts; by 0.05-0.13 on the
+    shipped codebooks); ``macro_f1_tuning_held_out`` (also as a run, under
     ``with_pipeline_rules``) chooses them without the study being scored:
     the number to expect on a new study.
     """
@@ -818,8 +819,9 @@ def cv_report(result: CrossValidation) -> list[str]:
         f"kappa {fmt(m['kappa'])}, valence accuracy {fmt(m['valence_accuracy'])} (n={m['valence_n']}); "
         f"weight {result.weight:.1f}, threshold {result.threshold:.2f}, uncoded by {result.abstention}, "
         f"neighbour vote {result.neighbour_vote:.1f}, valence from {result.valence_source}",
-        "  macro-F1 by neighbour vote: " + ", ".join(f"{k} {v['macro_f1']:.3f} ({v['coded_left_uncoded']:.0%} of coded texts "
-                                              f"uncoded)" for k, v in m["by_neighbour_vote"].items())
+        "  macro-F1 by neighbour vote: "
+        + ", ".join(f"{k} {v['macro_f1']:.3f} ({v['coded_left_uncoded']:.0%} of coded texts uncoded)"
+                    for k, v in m["by_neighbour_vote"].items())
         + f"; with the settings chosen without the scored study: {m['macro_f1_tuning_held_out']:.3f}",
     ]
     ruled = m.get("with_pipeline_rules")
@@ -827,7 +829,7 @@ def cv_report(result: CrossValidation) -> list[str]:
         nested = ruled.get("macro_f1_tuning_held_out")
         lines.append(f"  as a run outputs them (interviewer turns and non-findings sections uncoded by rule): "
                      f"macro-F1 {fmt(ruled['macro_f1'])}, kappa {fmt(ruled['kappa'])}"
-                     + (f"; with the settings chosen without the scored study: {fmt(nested)}" if nested is not None else ""))
+                     + ("" if nested is None else f"; with the settings chosen without the scored study: {fmt(nested)}"))
     coded = m.get("coded_texts")
     if coded:
         lines.append(

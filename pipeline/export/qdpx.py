@@ -628,7 +628,6 @@ class QdpxWriter:
         self._archive.close()
 
 
-
 def write_qdpx_documents(items: Iterable[ProjectDocument], codebook: Codebook, out_path: str | Path, *,
                          pseudonymise: dict[str, str] | None = None, created: datetime | None = None,
                          project_name: str | None = None) -> Path:

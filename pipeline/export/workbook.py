@@ -259,7 +259,6 @@ def _package_parts(sheets: Mapping[str, Sheet]) -> list[tuple[str, str]]:
             ("xl/_rels/workbook.xml.rels", workbook_rels), ("xl/styles.xml", _STYLES)]
 
 
-
 def _write_streamed(archive: zipfile.ZipFile, name: str, pieces: Iterable[str]) -> None:
     """Write one zip member from text pieces without holding the whole part in memory."""
     with archive.open(zip_entry(name), "w", force_zip64=True) as member:
