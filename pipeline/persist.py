@@ -233,7 +233,7 @@ def model_card(manifest: dict[str, Any], name: str) -> str:
             f"lexicon only: {cv['lexicon_only_macro_f1']:.3f}",
         ]
         if "macro_f1_tuning_held_out" in cv:
-            lines.append(f"- with the settings (abstention, vote, weight, threshold) chosen without the scored "
+            lines.append(f"- with the settings (neighbour vote, ensemble weight, threshold) chosen without the scored "
                          f"study: macro-F1 {cv['macro_f1_tuning_held_out']:.3f}")
         ruled = cv.get("with_pipeline_rules")
         if ruled:

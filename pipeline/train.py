@@ -687,7 +687,7 @@ def tuning_held_out_predictions(
     lex: np.ndarray,
     thresholds: Sequence[float],
 ) -> list[str]:
-    """The held-out decisions when each study's settings (mode, vote, weight, threshold) are chosen on the other
+    """The held-out decisions when each study's settings (vote, weight, threshold) are chosen on the other
     studies' rows only: the honest predictions for the choice of settings itself."""
     predicted: list[str] = [""] * len(held)
     modes = [mode for mode in ABSTENTION_MODES if any(key[0] == mode for key in runs)]
