@@ -81,7 +81,8 @@ UNCODED_LIST = LEXICONS / "uncoded_examples.yaml"
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 THRESHOLDS = tuple(round(t, 2) for t in np.linspace(0.0, 0.9, 19))  # ensemble abstention thresholds tried in CV
 ABSTENTION_MODES = ABSTENTIONS  # how the embedding head learns uncoded (``train(cv=None, abstention=...)``)
-#: The abstention mode cross-validation trains with when there are ``uncoded`` examples ("class" without them).
+#: The abstention mode of training, with or without cross-validation, when there are ``uncoded`` examples ("class"
+#: without them; :func:`default_abstention`).
 #: Comparing all three per training set only added noise: "gate" won on each shipped codebook, and choosing among
 #: the three per study lowered mpp_factors' nested macro-F1 (0.536 -> 0.514; the other codebooks unchanged).
 CV_ABSTENTION = "gate"
@@ -500,6 +501,12 @@ def cv_studies(examples: Sequence[TrainingExample]) -> list[str]:
     return studies
 
 
+def default_abstention(examples: Sequence[TrainingExample]) -> str:
+    """:data:`CV_ABSTENTION` when there are ``uncoded`` examples and at least two codes besides, else ``class``."""
+    codes = {e.code for e in own_examples(examples)}
+    return CV_ABSTENTION if UNCODED in codes and len(codes - {UNCODED}) >= 2 else "class"
+
+
 def held_out_predictions(
     book: Codebook, examples: Sequence[TrainingExample], studies: Sequence[str], encoder: Any, abstention: str
 ) -> HeldOut:
@@ -543,11 +550,11 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
 
     Each study (see :func:`cv_studies`) is coded by a model trained on every
     other study; the pooled out-of-fold predictions are scored with
-    :func:`pipeline.evaluate.score`.  With ``uncoded`` examples the models
-    abstain by :data:`CV_ABSTENTION` and the ensemble threshold is tuned;
-    every weight of :data:`NEIGHBOUR_VOTES` is tried (see
-    :func:`choose_variant` for which wins).  Without ``uncoded`` examples the
-    models abstain by ``class`` and the threshold stays at 0.3.
+    :func:`pipeline.evaluate.score`.  The models abstain by
+    :func:`default_abstention`; with ``uncoded`` examples the ensemble
+    threshold is tuned, without them it stays at 0.3.  Every weight of
+    :data:`NEIGHBOUR_VOTES` is tried (see :func:`choose_variant` for which
+    wins).
 
     The settings are chosen on the same pooled predictions, so ``macro_f1``
     is optimistic about them (never about the texts; by 0.05-0.13 on the
@@ -560,7 +567,7 @@ def cross_validate(book: Codebook, examples: Sequence[TrainingExample], encoder:
     examples = list(examples)
     studies = cv_studies(examples)
     has_uncoded = any(e.code == UNCODED for e in examples)
-    mode = CV_ABSTENTION if has_uncoded else "class"
+    mode = default_abstention(examples)
     thresholds = THRESHOLDS if has_uncoded else (DEFAULT_THRESHOLD,)
     classes = [*book.code_ids, UNCODED]
     fitted = held_out_predictions(book, examples, studies, encoder, mode)
@@ -775,17 +782,18 @@ def train(
     encoder: Any = None,
     weight: float = DEFAULT_WEIGHT,
     threshold: float = DEFAULT_THRESHOLD,
-    abstention: str = "class",
+    abstention: str | None = None,
     neighbour_vote: float = 0.0,
 ) -> TrainResult:
     """Train the ensemble on ``examples``.
 
     With ``cv="study"`` the weight, threshold, abstention mode, neighbour vote
     and valence source come from cross-validation; with ``cv=None`` the given
-    ones are used.
+    ones are used (``abstention`` None: :func:`default_abstention`).
     """
     from pipeline.classify.lexicon import LexiconCoder
 
+    abstention = abstention or default_abstention(examples)
     if abstention not in ABSTENTION_MODES:
         raise TrainingDataError(f"unknown abstention '{abstention}' (use one of {', '.join(ABSTENTION_MODES)})")
     examples = list(examples)

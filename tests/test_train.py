@@ -187,6 +187,13 @@ def test_a_trained_model_leaves_a_greeting_uncoded_and_codes_coordination(perry6
     )
 
 
+def test_training_without_cross_validation_also_learns_uncoded_by_the_gate(perry6, small_set):
+    from pipeline.train import default_abstention
+
+    assert train(perry6, small_set, cv=None, encoder=default_encoder()).training_info()["abstention"] == "gate"
+    assert default_abstention(codebook_examples(perry6)) == "class"  # nothing to learn uncoded from
+
+
 def test_cross_validation_learns_uncoded_by_the_gate_and_reports_uncoded_recall(perry6, small_set):
     study_a = [TrainingExample(text, code, "", "A", "review") for text, code in STUDY_A]
     result = cross_validate(perry6, small_set + study_a, encoder=default_encoder())
