@@ -44,6 +44,10 @@ from pipeline.classify.embedding import VOTE_NEIGHBOURS, EmbeddingCoder, _as_tex
 from pipeline.schema import UNCODED
 
 VALENCE_SOURCES = ("lexicon", "embedding")
+#: The embedding's weight without cross-validation (``wogcode train --cv none``, the review notebook's quick
+#: retraining).  Held out by study, 0.4 scored higher on all four shipped codebooks (cross-validation picks 0.3-0.4),
+#: but then the keywords outvote a researcher's corrections, which only the embedding head learns: a model
+#: retrained on five recodings kept coding one of them as before.
 DEFAULT_WEIGHT = 0.7
 DEFAULT_THRESHOLD = 0.3
 
