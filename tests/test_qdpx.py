@@ -417,3 +417,46 @@ def test_the_run_folder_writes_the_same_project_a_chunk_at_a_time(frames, codebo
     streamed = write_qdpx_documents(items, codebook, tmp_path / "streamed.qdpx")
     whole = write_qdpx(*frames, codebook, tmp_path / "whole.qdpx")
     assert streamed.read_bytes() == whole.read_bytes()
+
+
+def _selection_by_element_tree(selection, user: str, created: str) -> str:
+    """What ``_selection_xml`` wrote while it built ElementTree elements: the reference layout."""
+    import xml.etree.ElementTree as ET
+
+    from pipeline.export.qdpx import _xml_safe, project_guid
+
+    element = ET.Element("PlainTextSelection", {
+        "guid": selection.guid, "name": _xml_safe(selection.name), "startPosition": str(selection.start),
+        "endPosition": str(selection.end), "creatingUser": user, "creationDateTime": created})
+    ET.SubElement(element, "Description").text = _xml_safe(selection.description)
+    for target in selection.code_guids:
+        coding = ET.SubElement(element, "Coding", {"guid": project_guid("coding", f"{selection.unit_id}\x1f{target}"),
+                                                   "creatingUser": user, "creationDateTime": created})
+        ET.SubElement(coding, "CodeRef", {"targetGUID": target})
+    ET.indent(element, space="  ", level=3)
+    return ET.tostring(element, encoding="unicode")
+
+
+@pytest.mark.parametrize("name, description, targets", [
+    ("Koordinasi \"lintas\" <OPD> & mal", "score 0.91 | terms: a&b, <x>", ["g1", "g2"]),
+    ("tab\there, line\nbreak\r, ctrl\x01", "multi\nline\tdescription \"quoted\" ' apostrophe", ["t&1"]),
+    ("", "", []),
+    ("emoji 😀 and ümlaut", "", ["only-one"]),
+])
+def test_selection_xml_is_what_element_tree_writes(name: str, description: str, targets: list[str]) -> None:
+    from pipeline.export.qdpx import Selection, _selection_xml
+
+    selection = Selection(guid="sel-guid", unit_id="u&1", start=3, end=40, name=name, description=description,
+                          code_guids=targets)
+    assert _selection_xml(selection, "user<guid>", "2025-01-01T00:00:00Z") == \
+        _selection_by_element_tree(selection, "user<guid>", "2025-01-01T00:00:00Z")
+
+
+def test_guids_are_uuid5() -> None:
+    import uuid
+
+    from pipeline.export.qdc import uuid5_text
+
+    for name in ("", "selection:abc", "ümlaut 😀 " * 20):
+        for namespace in (uuid.NAMESPACE_URL, uuid.UUID("12345678-1234-5678-1234-567812345678")):
+            assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))

@@ -269,7 +269,12 @@ def code_task(batch_key: str, model_id: str, model_key: str, units_json: str, mo
 
 
 def warm_up() -> None:
-    """Build the shared sentence splitter once, before many threads would each build their own."""
+    """Build the shared sentence splitter once, before many threads would each build their own.
+
+    Not when worker processes segment: then this process never imports spaCy (~0.6 s).
+    """
+    if workers.active():
+        return
     from pipeline.segment import sentence_splitter
 
     sentence_splitter()

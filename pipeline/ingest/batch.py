@@ -11,7 +11,6 @@ from pipeline.ingest.corpus import CorpusPlan
 from pipeline.ingest.document import ParsedDocument, parse_document, structure_text
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
 from pipeline.schema import Document, IngestError, IngestReport, Unit
-from pipeline.segment import iter_units, segment
 
 
 @dataclass
@@ -31,6 +30,8 @@ def ingest_file(path: Path, plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES
 
 def open_file(path: Path, plan: CorpusPlan, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Document, Iterator[Unit]]:
     """Read one file of a plan now (IngestError when it cannot be read) and segment it as the units are drawn."""
+    from pipeline.segment import iter_units  # spaCy: only processes that segment import it
+
     parsed: ParsedDocument = parse_document(path, plan.root, plan.sidecar.get(path.resolve()), max_bytes)
     return parsed.doc, iter_units(parsed.doc, parsed.blocks)
 
@@ -39,6 +40,7 @@ def units_from_text(text: str, name: str = "snippet.txt",
                     metadata: dict[str, str] | None = None) -> tuple[Document, list[Unit]]:
     """Structure and segment a string as if it were a file called ``name`` (notebooks, tests, gold)."""
     from pipeline.ingest.readers import normalise_text
+    from pipeline.segment import segment
 
     text = normalise_text(text)
     found = structure_text(text, Path(name), metadata)
