@@ -205,8 +205,11 @@ def csv_field(column: pa.Array) -> pa.Array:
         return pa.array(["" if value is None or value != value else str(value) for value in column.to_pylist()],
                         pa.string())
     text = pc.fill_null(column, "")
+    needs_quotes = pc.match_substring_regex(text, CSV_QUOTED)
+    if not pc.any(needs_quotes).as_py():  # ids, codes, places: quoting them all would only be thrown away
+        return text
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-    return pc.if_else(pc.match_substring_regex(text, CSV_QUOTED), quoted, text)
+    return pc.if_else(needs_quotes, quoted, text)
 
 
 def csv_lines(batch: pa.RecordBatch) -> bytes:

@@ -140,11 +140,13 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline import workers
 
     lexicon_only = workers.codes_in_workers(load_coder(args.model, args.codebook))
-    workers.prestart(workers.worker_count(plan.total_bytes(), lexicon_only))  # workers import the pipeline meanwhile
+    n_workers = workers.worker_count(plan.total_bytes(), lexicon_only)
+    workers.prestart(n_workers)  # workers import the pipeline meanwhile
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
     from pipeline.gc_tuning import tune_gc
 
-    warm_up()
+    if not n_workers:  # else the workers segment, and this process never needs spaCy
+        warm_up()
     tune_gc()  # everything is imported now
     logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
     map_path = str(args.pseudonym_map) if args.pseudonym_map else None
