@@ -203,7 +203,7 @@ class ReportFacts:
         self.documents.update(units["doc_id"])
         self.n_units += len(units)
         mine = codings[codings["codebook"] == self.codebook.id]
-        self.models.update(mine["model"].astype(str))
+        self.models.update(str(model) for model in mine["model"].unique())  # astype(str) would make Arrow strings
         codable = set(units.loc[units["kind"].isin(CODABLE_KINDS), "unit_id"])
         mine = mine[mine["unit_id"].isin(codable)]
         self.n_codable += len(mine)
