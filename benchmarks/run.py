@@ -96,6 +96,13 @@ def run_child(args: list[str]) -> dict[str, float]:
     return result
 
 
+def wogcode_command() -> list[str]:
+    """The ``wogcode`` console script beside this Python (it skips the interpreter's tear-down, as a researcher's
+    ``wogcode run`` does; ``python -m pipeline.cli`` exits normally, ~0.5 s later), else ``python -m pipeline.cli``."""
+    script = Path(sys.executable).with_name("wogcode")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
+
+
 def cli_run(model: str, codebook: str, corpus: Path, out: Path, cache: Path, workers: str = "") -> dict[str, float]:
     """The whole ``wogcode run`` as a researcher types it (cold caches): wall time from process start to exit.
 
@@ -108,7 +115,7 @@ def cli_run(model: str, codebook: str, corpus: Path, out: Path, cache: Path, wor
     """
     env = {**os.environ, "WOGCODE_EMBED_CACHE": str(cache), "WOGCODE_WORKERS": workers}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(corpus), "--codebook", codebook,
+    done = subprocess.run([*wogcode_command(), "run", str(corpus), "--codebook", codebook,
                            "--model", model, "--no-resume-cache", "--out", str(out)],
                           check=True, capture_output=True, text=True, cwd=REPO, env=env)
     wall = time.perf_counter() - started

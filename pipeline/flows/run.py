@@ -181,7 +181,7 @@ def checked_result(future: PrefectFuture, check: Callable[[Any], Any], rerun: Ca
 #: Files one ingest task of a large corpus handles ...
 MAX_BATCH = 16
 #: ... or more, while together they hold fewer bytes than this ...
-SMALL_BATCH_BYTES = 256 * 1024
+SMALL_BATCH_BYTES = 512 * 1024
 #: ... up to this many (8,000 files of 250 bytes: 32 batches instead of 500; the run took 28 s instead of 79).
 MAX_SMALL_FILES = 256
 
@@ -435,8 +435,8 @@ class CodedSinks:
 #: Most bytes of documents (whole texts) buffered before they are written to the documents table.
 DOCUMENT_BUFFER_BYTES = 8 * 2**20
 #: Most units one coding task gets: a huge transcript is coded in pieces, so memory stays bounded.
-MAX_TASK_UNITS = 5_000
-#: Most units in coding tasks in flight at once (the window's ``WINDOW`` jobs of a huge transcript would hold 40,000).
+MAX_TASK_UNITS = 10_000
+#: Most units in coding tasks in flight at once (the window's ``WINDOW`` jobs of a huge transcript would hold 80,000).
 MAX_UNITS_IN_FLIGHT = 4 * MAX_TASK_UNITS
 
 
