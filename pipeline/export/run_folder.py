@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from pipeline import __version__
 from pipeline.atomic import OutputError, output_error_reason, write_text
@@ -110,8 +111,6 @@ def export_run_folder(out: Path, tables: RunTables, evidence: pd.DataFrame, fact
 
 def code_counts(units: ChunkedTable) -> dict[str, int]:
     """Units per code (``uncoded`` included) of a coded unit table, read a chunk at a time."""
-    import pyarrow.compute as pc
-
     counts: Counter[str] = Counter()
     for batch in ChunkedTable(units.path, ("code",)).batches():  # counted in Arrow: ~10x faster than in pandas
         counts.update({item["values"]: item["counts"] for item in pc.value_counts(batch.column("code")).to_pylist()})
@@ -145,8 +144,6 @@ def _pieces(units: ChunkedTable, codebook: Codebook, rows: int) -> Iterator[_Pie
     Read as Arrow batches and filtered there: only the coded rows (a tenth
     of a typical run) become Python dicts.
     """
-    import pyarrow.compute as pc
-
     columns = tuple(c for c in PROJECT_UNIT_COLUMNS if c in units.columns)
     for batch in ChunkedTable(units.path, columns).batches(rows):
         models = set(pc.unique(batch.column("model")).drop_null().to_pylist()) - {""}
