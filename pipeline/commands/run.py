@@ -141,10 +141,12 @@ def _run(args: argparse.Namespace) -> int:
 
     lexicon_only = workers.codes_in_workers(load_coder(args.model, args.codebook))
     n_workers = workers.worker_count(plan.total_bytes(), lexicon_only)
-    workers.prestart(n_workers)  # workers import the pipeline meanwhile
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
     from pipeline.gc_tuning import tune_gc
 
+    # The workers' forkserver imports the pipeline while this process waits for the API server: started before this
+    # process's own imports, the three competed for two cores and the server answered ~0.5 s later.
+    workers.prestart(n_workers)
     if not n_workers:  # else the workers segment, and this process never needs spaCy
         warm_up()
     tune_gc()  # everything is imported now
