@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pandas as pd
 
@@ -547,24 +548,13 @@ def _source_xml(source: Source, selections: Iterator[Selection], user: str, crea
     yield tail
 
 
-def _escape_text(text: str) -> str:
-    """Element text escaped as ElementTree writes it."""
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    return text
+#: What ElementTree escapes in an attribute value besides ``&<>`` (``escape`` does those).
+_ATTRIBUTE_ENTITIES = {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"}
 
 
 def _escape_attribute(value: str) -> str:
     """An attribute value escaped as ElementTree writes it (quotes and line breaks too)."""
-    value = _escape_text(value)
-    for raw, escaped in (('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;")):
-        if raw in value:
-            value = value.replace(raw, escaped)
-    return value
+    return escape(value, _ATTRIBUTE_ENTITIES)
 
 
 def _selection_xml(selection: Selection, user: str, created: str) -> str:
@@ -575,7 +565,7 @@ def _selection_xml(selection: Selection, user: str, created: str) -> str:
     ElementTree's at ``ET.indent`` level 3, which a test checks.
     """
     stamp = f'creatingUser="{_escape_attribute(user)}" creationDateTime="{_escape_attribute(created)}"'
-    description = _escape_text(_xml_safe(selection.description))
+    description = escape(_xml_safe(selection.description))
     parts = [
         f'<PlainTextSelection guid="{_escape_attribute(selection.guid)}" '
         f'name="{_escape_attribute(_xml_safe(selection.name))}" startPosition="{selection.start}" '
