@@ -18,6 +18,7 @@ from pipeline.normalise import (
     tokenize,
 )
 from pipeline.normalise.lexicon_tables import keep_words, load_mapping, load_word_list, stopwords
+from pipeline.normalise.tokens import PLAIN_TOKEN_PATTERN, TOKEN_PATTERN, _pattern_for
 
 
 def norms(text: str) -> list[str]:
@@ -400,6 +401,22 @@ def test_tokens_always_slice_back_to_their_surface(text: str) -> None:
         assert previous_end <= t.start < t.end <= len(text)
         assert t.norm and t.stem and " " not in t.stem
         previous_end = t.end
+
+
+@settings(max_examples=300, deadline=None)
+@given(MIXED_TEXT)
+def test_the_plain_token_pattern_finds_what_the_full_one_finds_where_it_is_used(text: str) -> None:
+    """The fast pattern (no URL or e-mail branch) is used only where those branches cannot match."""
+    for variant in (text, text.replace("@", " "), text.replace("http", "htp").replace("www", "ww")):
+        full = [m.span() for m in TOKEN_PATTERN.finditer(variant)]
+        assert [m.span() for m in _pattern_for(variant).finditer(variant)] == full
+
+
+def test_urls_and_emails_use_the_full_token_pattern() -> None:
+    assert _pattern_for("lihat https://x.id") is TOKEN_PATTERN
+    assert _pattern_for("www.mpp.go.id") is TOKEN_PATTERN
+    assert _pattern_for("tulis ke a@b.co") is TOKEN_PATTERN
+    assert _pattern_for("Kami sudah koordinasi.") is PLAIN_TOKEN_PATTERN
 
 
 @settings(max_examples=200, deadline=None)

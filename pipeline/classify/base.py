@@ -87,6 +87,10 @@ def code_units(coder: Coder, units: pd.DataFrame, text_column: str = "text",
     return pd.DataFrame(rows, columns=list(Coding.__dataclass_fields__))
 
 
+#: The unit columns :func:`coding_rows` reads (with its default text column).
+CODER_COLUMNS = ("unit_id", "kind", "speaker_role", "section", "text")
+
+
 def coding_rows(coder: Coder, units: pd.DataFrame, text_column: str = "text",
                 code_interviewer: bool = False) -> list[dict[str, Any]]:
     """:func:`code_units` as plain rows (what a coding task returns, without a frame in between)."""

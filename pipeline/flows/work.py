@@ -69,9 +69,10 @@ def write_batch(target: Path, files: list[Path], plan: CorpusPlan, max_bytes: in
 
 def coded_records(units_json: str, model: str, codebook: str) -> dict[str, Any]:
     """A coding job's units (JSON) coded with the process-cached coder: sealed rows of Coding."""
-    from pipeline.classify.base import coding_rows
+    from pipeline.classify.base import CODER_COLUMNS, coding_rows
     from pipeline.classify.registry import load_coder
 
     units = loads(units_json)
-    frame = rows_frame(units, list(units[0])) if units else pd.DataFrame(columns=["unit_id", "kind", "text"])
+    columns = [c for c in CODER_COLUMNS if not units or c in units[0]]  # the rest of the unit is not read
+    frame = rows_frame(units, columns) if units else pd.DataFrame(columns=columns)
     return seal(coding_rows(load_coder(model, codebook), frame))

@@ -39,15 +39,14 @@ class Token(NamedTuple):
 
 _ALNUM = r"[^\W_]"
 _URL_CHAR = r"[^\s<>\"'`{}\[\]()|\\^]"
-TOKEN_PATTERN = re.compile(
-    rf"""
-    (?:https?://|www\.){_URL_CHAR}*[^\s<>"'`{{}}\[\]()|\\^.,;:!?]       # URL
-  | (?<![\w.+-]){_ALNUM}[\w.+-]*+@{_ALNUM}[\w-]*(?:\.{_ALNUM}[\w-]*)+  # e-mail
-  | [0-9]+(?:[.,][0-9]+)+                                            # 1.362, 2,5
-  | {_ALNUM}+(?:['’]{_ALNUM}+)*(?:[-\u2010\u2011]{_ALNUM}+(?:['’]{_ALNUM}+)*)*  # word
-    """,
-    re.VERBOSE,
-)
+_URL = rf"""(?:https?://|www\.){_URL_CHAR}*[^\s<>"'`{{}}\[\]()|\\^.,;:!?]"""
+_EMAIL = rf"(?<![\w.+-]){_ALNUM}[\w.+-]*+@{_ALNUM}[\w-]*(?:\.{_ALNUM}[\w-]*)+"
+_NUMBER = r"[0-9]+(?:[.,][0-9]+)+"  # 1.362, 2,5
+_WORD = rf"{_ALNUM}+(?:['’]{_ALNUM}+)*(?:[-\u2010\u2011]{_ALNUM}+(?:['’]{_ALNUM}+)*)*"
+TOKEN_PATTERN = re.compile("|".join((_URL, _EMAIL, _NUMBER, _WORD)))
+#: The same tokens in a text without "@", "http" or "www" (most talk), ~20% faster: no URL or e-mail can match
+#: there, and trying the e-mail branch first reads every word twice.
+PLAIN_TOKEN_PATTERN = re.compile("|".join((_NUMBER, _WORD)))
 _NOT_A_WORD = frozenset("@/:.")
 
 
@@ -79,20 +78,38 @@ class TokenScan:
     replacements: list[tuple[int, int, str]]
 
 
-def scan(text: str) -> TokenScan:
-    """Clean ``text``, find its tokens, and map them back to ``text``."""
+def _pattern_for(text: str) -> re.Pattern[str]:
+    """:data:`PLAIN_TOKEN_PATTERN` when ``text`` can hold no URL or e-mail (both branches are case-sensitive)."""
+    return TOKEN_PATTERN if "@" in text or "http" in text or "www" in text else PLAIN_TOKEN_PATTERN
+
+
+#: Makes a :class:`Token` from a tuple without the named tuple's Python-level ``__new__`` (a text has dozens).
+_make_token = functools.partial(tuple.__new__, Token)
+
+
+def _found(text: str) -> tuple[CleanText, list[re.Match[str]], list[tuple[str, str, bool]]]:
+    """The cleaned text, its token matches and their analyses."""
     cleaned = clean_with_offsets(text)
-    matches = list(TOKEN_PATTERN.finditer(cleaned.text))
-    analyses = [analyse_word(m.group()) for m in matches]
+    matches = list(_pattern_for(cleaned.text).finditer(cleaned.text))
+    return cleaned, matches, [analyse_word(m.group()) for m in matches]
+
+
+def _tokens(text: str, cleaned: CleanText, matches: list[re.Match[str]],
+            analyses: list[tuple[str, str, bool]]) -> list[Token]:
+    """The matches in ``cleaned`` as tokens of ``text`` (offsets mapped back when cleaning edited it)."""
     if cleaned.clean_starts:  # something was edited: map offsets back
         spans = cleaned.original_spans([m.span() for m in matches])
-        tokens = [Token(s, e, text[s:e], a[0], a[1]) for (s, e), a in zip(spans, analyses)]
-    else:
-        tokens = [Token(m.start(), m.end(), m.group(), a[0], a[1]) for m, a in zip(matches, analyses)]
+        return list(map(_make_token, [(s, e, text[s:e], a[0], a[1]) for (s, e), a in zip(spans, analyses)]))
+    return list(map(_make_token, [(m.start(), m.end(), m.group(), a[0], a[1]) for m, a in zip(matches, analyses)]))
+
+
+def scan(text: str) -> TokenScan:
+    """Clean ``text``, find its tokens, and map them back to ``text``."""
+    cleaned, matches, analyses = _found(text)
     replacements = [(*m.span(), a[0]) for m, a in zip(matches, analyses) if a[2]]
-    return TokenScan(cleaned, tokens, replacements)
+    return TokenScan(cleaned, _tokens(text, cleaned, matches, analyses), replacements)
 
 
 def tokenize(text: str) -> list[Token]:
     """The word tokens of ``text``, with offsets into ``text``."""
-    return scan(text).tokens
+    return _tokens(text, *_found(text))
