@@ -28,7 +28,8 @@ from pipeline.atomic import OutputError, output_error_reason, write_text
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.export.qdpx import ProjectDocument
 from pipeline.schema import UNCODED
-from pipeline.tables import CHUNK_ROWS, CODING_COLUMNS, ChunkedTable, write_csv_batches, write_json, write_table
+from pipeline.tables import (CHUNK_ROWS, CODING_COLUMNS, PARQUET_COMPRESSION, ChunkedTable, write_csv_batches,
+                             write_json, write_table)
 from pipeline.up_to_date import output_checksums
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def write_run_folder(out: Path, documents: pd.DataFrame, units: pd.DataFrame, co
 
 
 def _parquet(frame: pd.DataFrame, path: Path) -> ChunkedTable:
-    frame.to_parquet(path, index=False)
+    frame.to_parquet(path, index=False, compression=PARQUET_COMPRESSION)
     return ChunkedTable(path)
 
 
