@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import forkserver
@@ -93,9 +93,12 @@ def _end_with(run: Connection) -> None:
 
 @contextmanager
 def worker_processes(count: int) -> Iterator[None]:
-    """Within this block, :func:`call` runs work in ``count`` worker processes (none: in-process)."""
+    """Within this block, :func:`call` runs work in ``count`` worker processes (none: in-process).
+
+    Inside a block that already has them (the command starts them before the flow), it uses those.
+    """
     global _pool
-    if count <= 0:
+    if count <= 0 or _pool is not None:
         yield
         return
     prestart(count)
@@ -138,6 +141,17 @@ def call(function: Callable[..., R], *args: Any) -> R:
             if _pool is pool:
                 _pool = None
         return function(*args)
+
+
+def submit(function: Callable[..., R], *args: Any) -> Future[R] | None:
+    """Start ``function(*args)`` in a worker process and return its future; None when the run has no workers."""
+    pool = _pool
+    if pool is None:
+        return None
+    try:
+        return pool.submit(function, *args)
+    except BrokenProcessPool:
+        return None
 
 
 def background(function: Callable[..., R], *args: Any) -> Callable[[], R]:

@@ -101,3 +101,52 @@ def test_a_run_in_worker_processes_gives_the_same_bytes(tmp_path, monkeypatch, m
     assert sorted(in_process) == sorted(in_workers)
     for name, data in in_process.items():
         assert in_workers[name] == data, name
+
+
+def _head_started_run(corpus: Path, out: Path, monkeypatch) -> tuple[dict[str, bytes], list[bool]]:
+    """A run whose batches the head start wrote, as the command does it; and per batch whether the stage took one."""
+    from pipeline.flows import head_start
+    from pipeline.ingest.corpus import plan_corpus
+    from pipeline.ingest.readers import DEFAULT_MAX_BYTES
+
+    taken: list[bool] = []
+    take = head_start.take
+    monkeypatch.setattr(head_start, "take", lambda target: _note(taken, take(target)))
+    monkeypatch.setenv(workers.WORKERS_ENV, "2")
+    with workers.worker_processes(2), head_start.head_start(plan_corpus(corpus), DEFAULT_MAX_BYTES, out, None):
+        assert [p.name for p in out.iterdir()][0].startswith(head_start.HEAD_START_PREFIX)
+        files = _run_folder(corpus, out, "lexicon", monkeypatch, "2")
+    assert not any(p.name.startswith(head_start.HEAD_START_PREFIX) for p in out.iterdir())
+    return files, taken
+
+
+def _note(taken: list[bool], summary):
+    taken.append(summary is not None)
+    return summary
+
+
+def test_the_ingest_stage_takes_the_batches_the_head_start_wrote(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    expected = _run_folder(corpus, tmp_path / "plain", "lexicon", monkeypatch, "0")
+    files, taken = _head_started_run(corpus, tmp_path / "head", monkeypatch)
+    assert taken and all(taken)  # every batch came from the head start
+    assert files == expected
+
+
+def test_a_head_start_batch_that_failed_is_read_again_by_the_ingest_task(tmp_path, monkeypatch):
+    from concurrent.futures import Future
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    expected = _run_folder(corpus, tmp_path / "plain", "lexicon", monkeypatch, "0")
+
+    def dead_worker(function, *args):
+        future: Future = Future()
+        future.set_exception(OSError("worker died"))
+        return future
+
+    monkeypatch.setattr(workers, "submit", dead_worker)
+    files, taken = _head_started_run(corpus, tmp_path / "head", monkeypatch)
+    assert taken and not any(taken)
+    assert files == expected

@@ -141,6 +141,9 @@ def _run(args: argparse.Namespace) -> int:
 
     lexicon_only = workers.codes_in_workers(load_coder(args.model, args.codebook))
     n_workers = workers.worker_count(plan.total_bytes(), lexicon_only)
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    from pipeline.flows.head_start import head_start
     from pipeline.flows.run import run_flow, warm_up, with_task_runner
     from pipeline.gc_tuning import tune_gc
 
@@ -153,9 +156,13 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("prefect").setLevel(logging.CRITICAL)  # errors reach the user as one line, below
     map_path = str(args.pseudonym_map) if args.pseudonym_map else None
     flow = with_task_runner(run_flow, args.dask_address, args.dask_local)
+    max_bytes = int(args.max_mb * 2**20)
+    local = not (args.dask_address or args.dask_local)  # Dask runs the ingest tasks elsewhere: no head start
+    store = Path(PREFECT_LOCAL_STORAGE_PATH.value()) if args.resume_cache else None
     try:
-        with api_server(server):
-            result = flow(str(args.corpus), args.codebook, str(args.out), args.model, int(args.max_mb * 2**20),
+        with workers.worker_processes(n_workers), head_start(plan, max_bytes, args.out, store, enabled=local), \
+                api_server(server):
+            result = flow(str(args.corpus), args.codebook, str(args.out), args.model, max_bytes,
                           pseudonymise=args.pseudonymise, pseudonym_map=map_path, run_key=key,
                           resume_cache=args.resume_cache)
     except OSError as exc:  # anything not already turned into a one-line error (e.g. the map's folder)

@@ -52,6 +52,7 @@ from pipeline.aggregate import EvidenceAccumulator, evidence_units
 from pipeline.atomic import OutputError, output_error_reason
 from pipeline.export.report import ReportFacts
 from pipeline import workers
+from pipeline.flows import head_start
 from pipeline.flows.work import INTERNAL_ERROR, coded_records, digest, internal_error, unseal, write_batch
 from pipeline.codebook import Codebook
 from pipeline.export.run_folder import (
@@ -238,6 +239,9 @@ def ingest_task(paths: list[str], plan: CorpusPlan, max_bytes: int, target: str,
     Returns the per-file summary and whether a damaged batch file was redone.
     """
     batch_path, files = Path(target), [Path(path) for path in paths]
+    written = None if refresh else head_start.take(batch_path)
+    if written is not None:
+        return {"files": written, "repaired": False}
     damaged = False
     if not refresh and batch_path.exists():
         summary = read_summary(batch_path)
