@@ -502,10 +502,11 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
                 batch = document_rows(pseudonymise_document(doc, units, pseudo) for doc, units in group_documents(batch))
             yield from coding_jobs(batch)
 
+    schema = units_schema()
     with stage_progress("code", spool.n_documents) as advance:
         started = (start(job) for job in jobs())
         for docs, records, key, future in in_order(started, cost=lambda job: len(job[1]), budget=MAX_UNITS_IN_FLIGHT):
-            units = units_table(records, units_schema())
+            units = units_table(records, schema)
             rerun = lambda k=key, r=records: submit(k, rows_json(r), refresh_cache=True)
             check = intact_codings(units.column("unit_id").to_pylist())
             label = f"coding cache of {docs[0].path if docs else row_value(records[0], 'path')}"
