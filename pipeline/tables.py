@@ -61,7 +61,7 @@ PARQUET_COMPRESSION = "zstd"
 
 
 class ParquetAppender:
-    """Append DataFrames (or Arrow tables) with a fixed schema to one parquet file.
+    """Append DataFrames with a fixed schema to one parquet file.
 
     Appends are buffered into row groups of about ``CHUNK_ROWS`` rows (or 64 MB):
     a row group per small append would make the file's metadata, parsed at every
