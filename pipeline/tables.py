@@ -43,10 +43,29 @@ def _arrow_fields(record_type: type) -> list[pa.Field]:
     return [pa.field(f.name, _ARROW_TYPES[hints[f.name]]) for f in fields(record_type) if hints[f.name] in _ARROW_TYPES]
 
 
+def units_schema() -> pa.Schema:
+    """Columns of a unit row (:meth:`Unit.to_row`)."""
+    return pa.schema(_arrow_fields(Unit))
+
+
 def coded_units_schema() -> pa.Schema:
     """Columns of the coded unit table: every unit field, then the coding's fields."""
     coding = {f.name: f for f in _arrow_fields(Coding)}
     return pa.schema(_arrow_fields(Unit) + [coding[name] for name in CODING_COLUMNS])
+
+
+def coded_units_table(units: pa.Table, codings: pd.DataFrame) -> pa.Table:
+    """Rows of the coded unit table: ``units`` (a :func:`units_schema` table) beside their codings.
+
+    ``codings`` holds one row per unit, in the units' order (a ValueError
+    otherwise): the two are put side by side, no join needed.
+    """
+    if codings["unit_id"].tolist() != units.column("unit_id").to_pylist():
+        raise ValueError("codings: not one row per unit in the units' order")
+    schema = coded_units_schema()
+    columns = {name: pa.array(codings[name].tolist(), schema.field(name).type) for name in CODING_COLUMNS}
+    return pa.table([columns[name] if name in columns else units.column(name) for name in schema.names],
+                    schema=schema)
 
 
 def documents_schema() -> pa.Schema:
@@ -82,11 +101,15 @@ class ParquetAppender:
     def append(self, frame: pd.DataFrame) -> None:
         """Add ``frame``'s rows (columns in schema order, extra columns dropped)."""
         if len(frame):
-            table = pa.Table.from_pandas(frame[self.schema.names], schema=self.schema, preserve_index=False)
+            self.append_table(pa.Table.from_pandas(frame[self.schema.names], schema=self.schema, preserve_index=False))
+
+    def append_table(self, table: pa.Table) -> None:
+        """Add the rows of an Arrow table of this appender's schema."""
+        if table.num_rows:
             self._buffer.append(table)
-            self._buffered_rows += len(frame)
+            self._buffered_rows += table.num_rows
             self._buffered_bytes += table.nbytes
-            self.rows += len(frame)
+            self.rows += table.num_rows
             if self._buffered_rows >= CHUNK_ROWS or self._buffered_bytes >= self.max_bytes:
                 self._flush()
 
@@ -164,6 +187,13 @@ def rows_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     data = {name: [row[name] for row in rows] for name in columns}
     return pd.DataFrame({name: pd.Series(values, dtype=object) if values and isinstance(values[0], str)
                          else pd.Series(values) for name, values in data.items()}, columns=columns)
+
+
+def object_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as a frame whose text columns hold Python strings (object dtype), as :func:`rows_frame` makes."""
+    return pd.DataFrame({name: pd.Series(column.to_pylist(), dtype=object) if pa.types.is_string(column.type)
+                         else column.to_pandas() for name, column in zip(table.column_names, table.columns)},
+                        columns=table.column_names)
 
 
 def units_frame(units: Iterable[Unit]) -> pd.DataFrame:

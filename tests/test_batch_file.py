@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.ingest.batch import units_from_text
-from pipeline.ingest.batch_file import BatchWriter, read_rows, read_summary, rows_json
-from pipeline.schema import Document
+from pipeline.ingest.batch_file import BatchWriter, read_rows, read_summary, row_value, rows_json, units_table
+from pipeline.schema import Coding, Document
+from pipeline.tables import coded_units_schema, coded_units_table, object_frame, rows_frame, units_schema
 
 INTERVIEW = ("Informan: Ibu SW\nInstansi: DPMPTSP\n\nP: Bagaimana koordinasi di MPP?\n\n"
              "I: Koordinasi rutin lewat rapat. Tapi data belum sinkron dengan Dukcapil.\n")
@@ -55,6 +56,42 @@ def test_units_read_back_become_json_exactly_as_if_serialised_again(tmp_path: Pa
     assert plain == expected
     assert json.loads(rows_json(rows)) == expected
     assert rows_json(rows[:1] + plain[1:]) == rows_json(rows)  # rows of other origin mix in
+
+
+def test_units_read_as_lines_give_the_same_job_json_table_and_frame_as_rows(tmp_path: Path) -> None:
+    """A coding job's units held as lines: the same cache key text, and the same table as row by row."""
+    odd = INTERVIEW.replace("Bagaimana", 'Bagaimana "MPP" \\ 😀 é').replace("rapat.", "rapat.\t\u2028")
+    doc, units = units_from_text(odd, "odd.txt")
+    writer = BatchWriter(tmp_path / "batch.jsonl")
+    writer.add_document(doc, (u.to_row() for u in units))
+    writer.close()
+    rows = [r for r in read_rows(tmp_path / "batch.jsonl") if isinstance(r, dict)]
+    lines = [r for r in read_rows(tmp_path / "batch.jsonl", raw_units=True) if isinstance(r, bytes)]
+    assert rows_json(lines) == rows_json(rows)
+    assert row_value(lines[1], "unit_id") == rows[1]["unit_id"]
+    from_lines, from_rows = units_table(lines, units_schema()), units_table(rows, units_schema())
+    assert from_lines.equals(from_rows) and from_lines.to_pylist() == [u.to_row() for u in units]
+    assert object_frame(from_lines).equals(rows_frame(rows, list(units_schema().names)))
+
+
+def test_lines_that_are_not_utf8_are_not_parsed_unchecked() -> None:
+    """A lone surrogate (written with surrogatepass) fails as it does row by row, never into a string silently."""
+    line = b'{"doc_id":"d","unit_id":"u","text":"x\xed\xa0\x80"}'
+    with pytest.raises(UnicodeError):
+        units_table([line], units_schema())
+
+
+def test_coded_units_sit_beside_their_units_row_for_row(tmp_path: Path) -> None:
+    doc, units = units_from_text(INTERVIEW, "a.txt")
+    table = units_table([u.to_row() for u in units], units_schema())
+    codings = rows_frame([Coding(u.unit_id, "perry6", "koordinasi", 0.5, "positive", "m").to_row() for u in units],
+                         list(Coding.__dataclass_fields__))
+    coded = coded_units_table(table, codings)
+    assert coded.schema == coded_units_schema() and coded.num_rows == len(units)
+    assert coded.column("unit_id").to_pylist() == [u.unit_id for u in units]
+    assert set(coded.column("code").to_pylist()) == {"koordinasi"}
+    with pytest.raises(ValueError, match="order"):
+        coded_units_table(table, codings.iloc[::-1])
 
 
 def test_a_document_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:

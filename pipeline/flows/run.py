@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
+import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
@@ -58,12 +59,11 @@ from pipeline.export.run_folder import (
     WORK_PREFIX,
     RunTables,
     code_counts,
-    coded_units,
     export_run_folder,
 )
 from pipeline.fingerprint import coding_fingerprint, ingest_fingerprint
 from pipeline.ingest.batch import Collector
-from pipeline.ingest.batch_file import document_from_row, read_rows, read_summary, rows_json
+from pipeline.ingest.batch_file import document_from_row, read_rows, read_summary, row_value, rows_json, units_table
 from pipeline.ingest.corpus import CorpusPlan, file_bytes, plan_corpus
 from pipeline.ingest.document import content_hash
 from pipeline.ingest.readers import DEFAULT_MAX_BYTES
@@ -87,9 +87,12 @@ from pipeline.tables import (
     ChunkedTable,
     ParquetAppender,
     coded_units_schema,
+    coded_units_table,
     documents_frame,
     documents_schema,
+    object_frame,
     rows_frame,
+    units_schema,
 )
 
 T = TypeVar("T")
@@ -342,10 +345,13 @@ class BatchSpool:
         self.parts.append((batch_file, keep))
         self.n_documents += len(keep)
 
-    def batches(self) -> Iterator[Iterator[Document | dict[str, Any]]]:
-        """Per batch, each document followed by its unit rows (no Unit objects: cheaper for the coder)."""
+    def batches(self, raw_units: bool = False) -> Iterator[Iterator[Document | dict[str, Any] | bytes]]:
+        """Per batch, each document followed by its unit rows (no Unit objects: cheaper for the coder).
+
+        With ``raw_units`` the rows come as their JSON lines (see :func:`read_rows`).
+        """
         for batch_file, keep in self.parts:
-            yield read_rows(batch_file, keep)
+            yield read_rows(batch_file, keep, raw_units)
 
     def rows(self) -> Iterator[Document | dict[str, Any]]:
         """Every document followed by its unit rows, a line at a time."""
@@ -425,14 +431,16 @@ class CodedSinks:
     facts: ReportFacts
     aggregate_seconds: float = 0.0
 
-    def add(self, docs: list[Document], units: pd.DataFrame, codings: pd.DataFrame) -> None:
+    def add(self, docs: list[Document], units: pa.Table, codings: pd.DataFrame) -> None:
+        """One coding job's documents, and its units (a :func:`units_schema` table) with their codings in order."""
         self.documents.append(documents_frame(docs))
-        self.units.append(coded_units(units, codings))
+        self.units.append_table(coded_units_table(units, codings))
         clock = time.perf_counter()
         if len(codings):
-            frame = evidence_units(units, codings, self.evidence.codebook)
-            self.evidence.add(frame)
-            self.facts.add(units, codings, frame)
+            frame = object_frame(units)
+            evidence = evidence_units(frame, codings, self.evidence.codebook)
+            self.evidence.add(evidence)
+            self.facts.add(frame, codings, evidence)
         self.aggregate_seconds += time.perf_counter() - clock
 
 
@@ -444,15 +452,15 @@ MAX_TASK_UNITS = 10_000
 MAX_UNITS_IN_FLIGHT = 4 * MAX_TASK_UNITS
 
 
-def coding_jobs(rows: Iterable[Document | dict[str, Any]],
-                limit: int = MAX_TASK_UNITS) -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
+def coding_jobs(rows: Iterable[Document | dict[str, Any] | bytes],
+                limit: int = MAX_TASK_UNITS) -> Iterator[tuple[list[Document], list[dict[str, Any] | bytes]]]:
     """Documents, each followed by its unit rows, as coding jobs of at most ``limit`` units, in order.
 
     A document joins the job at hand unless that job is full, so it always
     travels with its first unit, and documents and units keep the same order.
     """
     docs: list[Document] = []
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, Any] | bytes] = []
     for item in rows:
         if len(records) == limit:
             yield docs, records
@@ -480,32 +488,35 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
     submit = lambda key, units_json, **options: code_task.with_options(**options, **_cache_options(resume_cache)).submit(
         key, coder.model_id, model_key, units_json, model, codebook)
 
-    def start(job: tuple[list[Document], list[dict[str, Any]]]) -> tuple[list[Document], list[dict[str, Any]], str, Any]:
+    def start(job: tuple[list[Document], list[Any]]) -> tuple[list[Document], list[Any], str, Any]:
         docs, records = job
-        first = docs[0].doc_id if docs else records[0]["doc_id"]
+        first = docs[0].doc_id if docs else row_value(records[0], "doc_id")
         units_json = rows_json(records)  # rows in the batch file's fixed field order: the same units, the same key
         key = f"{first}-{len(docs)}-{hashlib.sha256(units_json.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
         return docs, records, key, submit(key, units_json)
 
-    def jobs() -> Iterator[tuple[list[Document], list[dict[str, Any]]]]:
-        for batch in spool.batches():  # jobs never span batches: a kill loses at most a batch's coding
+    def jobs() -> Iterator[tuple[list[Document], list[Any]]]:
+        # jobs never span batches: a kill loses at most a batch's coding; units stay JSON lines until parsed together
+        for batch in spool.batches(raw_units=pseudo is None):
             if pseudo is not None:
                 batch = document_rows(pseudonymise_document(doc, units, pseudo) for doc, units in group_documents(batch))
             yield from coding_jobs(batch)
 
+    schema = units_schema()
     with stage_progress("code", spool.n_documents) as advance:
         started = (start(job) for job in jobs())
         for docs, records, key, future in in_order(started, cost=lambda job: len(job[1]), budget=MAX_UNITS_IN_FLIGHT):
+            units = units_table(records, schema)
             rerun = lambda k=key, r=records: submit(k, rows_json(r), refresh_cache=True)
-            check = intact_codings([r["unit_id"] for r in records])
-            label = f"coding cache of {docs[0].path if docs else records[0]['path']}"
+            check = intact_codings(units.column("unit_id").to_pylist())
+            label = f"coding cache of {docs[0].path if docs else row_value(records[0], 'path')}"
             data = checked_result(future, check, rerun, repaired, label)
             if isinstance(data, Exception):
                 raise data
             codings = rows_frame(data, list(Coding.__dataclass_fields__))
             if pseudo is not None:  # the nearest training examples come from another corpus
                 codings = pseudonymise_codings(codings, pseudo)
-            sinks.add(docs, rows_frame(records, list(Unit.__dataclass_fields__)), codings)
+            sinks.add(docs, units, codings)
             advance(len(docs))
 
 

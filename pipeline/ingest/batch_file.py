@@ -17,6 +17,7 @@ redone) or, without it, in the run's working folder.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from pipeline.schema import Document
 from pipeline.tables import compact_json
@@ -160,17 +163,53 @@ def loads(raw: bytes | str) -> Any:
         return json.loads(raw)
 
 
-def rows_json(rows: list[dict[str, Any]]) -> str:
+def rows_json(rows: list[dict[str, Any]] | list[bytes]) -> str:
     """The rows as one JSON array, reusing the lines of rows read from a batch file (the same text either way)."""
-    lines = (r.line if isinstance(r, UnitRow) else _json(r).decode("utf-8", "surrogatepass") for r in rows)
+    if rows and all(isinstance(r, bytes) for r in rows):
+        return (b"[" + b",".join(rows) + b"]").decode("utf-8", "surrogatepass")  # type: ignore[arg-type]
+    lines = (r.line if isinstance(r, UnitRow) else _line_text(r) for r in rows)
     return "[" + ",".join(lines) + "]"
 
 
-def read_rows(path: Path, keep: Iterable[int] | None = None) -> Iterator[Document | UnitRow]:
+def _line_text(row: dict[str, Any] | bytes) -> str:
+    return (row if isinstance(row, bytes) else _json(row)).decode("utf-8", "surrogatepass")
+
+
+def row_value(row: dict[str, Any] | bytes, name: str) -> Any:
+    """One field of a unit row, also of a row still held as its line (:func:`read_rows` with ``raw_units``)."""
+    return (row if isinstance(row, dict) else loads(row))[name]
+
+
+def units_table(rows: list[dict[str, Any]] | list[bytes], schema: pa.Schema) -> pa.Table:
+    """Unit rows as an Arrow table of ``schema``, in order.
+
+    Rows held as their lines are parsed together by pyarrow's JSON reader:
+    ~4x less CPU than a dict per row and a pandas frame (a large run's
+    process spends most of its time on such bookkeeping).  Lines that are not
+    valid UTF-8 (a lone surrogate, written with ``surrogatepass``) take the
+    row-by-row way, as dict rows do.
+    """
+    if rows and all(isinstance(r, bytes) for r in rows):
+        data = b"\n".join(rows)  # type: ignore[arg-type]
+        try:
+            data.decode("utf-8")  # pyarrow would take invalid UTF-8 into its strings unchecked
+        except UnicodeDecodeError:
+            pass
+        else:
+            return pa_json.read_json(
+                io.BytesIO(data), read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"))
+    return pa.Table.from_pylist([row if isinstance(row, dict) else loads(row) for row in rows], schema=schema)
+
+
+def read_rows(path: Path, keep: Iterable[int] | None = None,
+              raw_units: bool = False) -> Iterator[Document | UnitRow | bytes]:
     """The documents (as :class:`Document`) each followed by its unit rows, in file order.
 
     ``keep``: positions (in the batch) of the files wanted; the others, and
-    error lines, are skipped.  Read a line at a time.
+    error lines, are skipped.  Read a line at a time.  With ``raw_units`` a
+    unit row comes as its line (bytes, without the newline), for
+    :func:`units_table` and :func:`rows_json` to take whole.
     """
     wanted = None if keep is None else set(keep)
     position, keeping = -1, False
@@ -179,7 +218,9 @@ def read_rows(path: Path, keep: Iterable[int] | None = None) -> Iterator[Documen
             if raw.startswith(_TRAILER):
                 return
             if raw.startswith(_UNIT):
-                if keeping:
+                if keeping and raw_units:
+                    yield raw[:-1] if raw.endswith(b"\n") else raw
+                elif keeping:
                     row = UnitRow(loads(raw))
                     row.line = raw.decode("utf-8", "surrogatepass").rstrip("\n")
                     yield row
