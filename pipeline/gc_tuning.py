@@ -27,3 +27,27 @@ def tune_gc() -> None:
     """
     gc.freeze()
     collect_less()
+
+
+class GarbageBudget:
+    """A full collection once every ``budget`` units of work, so cyclic garbage cannot pile up between them.
+
+    Each finished Prefect future sits in a reference cycle (future, state,
+    result record) that holds its task's whole result, e.g. the codings of
+    10,000 units.  Python frees such cycles only in a full collection, which
+    it runs when a quarter more objects have outlived two collections; a
+    stage that makes few lasting objects (the coding stage's Arrow
+    bookkeeping) went ~40 jobs without one, and held every job's result
+    (a 50 MB transcript: +540 -> +964 MB).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.spent = 0
+
+    def spend(self, units: int) -> None:
+        """Count ``units`` of work; collect once they reach the budget."""
+        self.spent += units
+        if self.spent >= self.budget:
+            gc.collect()
+            self.spent = 0

@@ -51,6 +51,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pipeline.aggregate import EvidenceAccumulator, evidence_units
 from pipeline.atomic import OutputError, output_error_reason
 from pipeline.export.report import ReportFacts
+from pipeline.gc_tuning import GarbageBudget
 from pipeline import workers
 from pipeline.flows import head_start
 from pipeline.flows.work import INTERNAL_ERROR, coded_records, digest, internal_error, unseal, write_batch
@@ -503,6 +504,7 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
             yield from coding_jobs(batch)
 
     schema = units_schema()
+    garbage = GarbageBudget(MAX_UNITS_IN_FLIGHT)  # finished futures hold their results in reference cycles
     with stage_progress("code", spool.n_documents) as advance:
         started = (start(job) for job in jobs())
         for docs, records, key, future in in_order(started, cost=lambda job: len(job[1]), budget=MAX_UNITS_IN_FLIGHT):
@@ -518,6 +520,7 @@ def code_stage(spool: BatchSpool, coder: Any, model: str, codebook: str, repaire
                 codings = pseudonymise_codings(codings, pseudo)
             sinks.add(docs, units, codings)
             advance(len(docs))
+            garbage.spend(len(records))
 
 
 # --------------------------------------------------------------------------- the flow
